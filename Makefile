@@ -1,0 +1,39 @@
+# Two commands for a new user: `make run` and `make test`. See README.md.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: run test lint format bench clean-local
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+## run: web + Celery worker + beat (embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set)
+run: $(INSTALLED)
+	$(PY) -m its_camera.devservices run
+
+## test: the whole suite against real PostgreSQL and Redis; PYTEST_ARGS="-k name" narrows it
+test: $(INSTALLED)
+	$(PY) -m its_camera.devservices test $(PYTEST_ARGS)
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## bench: every benchmark in bench/, each printing our path beside the reference path
+bench: $(INSTALLED)
+	@set -e; for script in bench/*.py; do \
+		echo "== $$script"; $(PY) -m its_camera.devservices exec $(PY) $$script; done
+
+## clean-local: forget the embedded servers' data (.local/)
+clean-local:
+	rm -rf .local

@@ -1,0 +1,4 @@
+from .alerts import Alert
+from .cameras import Camera, Zone
+
+__all__ = ["Alert", "Camera", "Zone"]

@@ -1,0 +1,25 @@
+"""The HTTP API: one NinjaAPI at /api/v1/, one router per app, errors handled in one place."""
+
+from ninja import NinjaAPI
+
+from archival.api import router as archival_router
+from cameras.api import router as cameras_router
+from its_camera.api.errors import install_error_handlers
+from its_camera.api.platform import router as platform_router
+from telemetry.api import router as telemetry_router
+
+api = NinjaAPI(
+    title="ITS Camera Platform API",
+    version="1.0.0",
+    description=(
+        "Register cameras, send heartbeats, push frames, detections and metrics, read analytics. "
+        "Authenticate with an API key in `X-API-Key` or `Authorization: Bearer <key>`."
+    ),
+    urls_namespace="api-v1",
+)
+install_error_handlers(api)
+
+api.add_router("", platform_router)
+api.add_router("", cameras_router)
+api.add_router("", telemetry_router)
+api.add_router("", archival_router)

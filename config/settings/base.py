@@ -1,0 +1,154 @@
+"""Settings shared by every environment. Values come from the environment (django-environ)."""
+
+from pathlib import Path
+from urllib.parse import unquote
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "psqlextra",
+    "ninja",
+    "django_celery_beat",
+    "its_camera",
+    "cameras",
+    "telemetry",
+    "archival",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "its_camera.api.errors.ApiJsonErrorMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# psqlextra's backend (partitioned tables) on psycopg 3 with Django's native connection pool.
+# Pool sizes follow the seed per environment (prod 50/100, staging 20/40, dev 10/20) and can be
+# overridden with DB_POOL_MIN_SIZE / DB_POOL_MAX_SIZE.
+DB_POOL_SIZES = {"production": (50, 100), "staging": (20, 40), "development": (10, 20), "test": (1, 4)}
+DEPLOY_ENVIRONMENT = env("DEPLOY_ENVIRONMENT", default="development")
+DB_APPLICATION_NAME = env("DB_APPLICATION_NAME", default="its_camera_ai")
+DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)
+DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=30_000)
+DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
+DATABASE_URL = env("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/its_camera")
+
+
+def database_settings(url: str, *, environment: str) -> dict:
+    """Build the `default` database from a URL, with the pool and session settings of `environment`."""
+    config = environ.Env.db_url_config(url)
+    # A unix-socket directory is given URL-encoded in the host part (postgres://u@%2Fpath%2Fto/db).
+    config["HOST"] = unquote(config["HOST"])
+    min_size, max_size = DB_POOL_SIZES[environment]
+    config["ENGINE"] = "psqlextra.backend"
+    config["OPTIONS"] = {
+        **config.get("OPTIONS", {}),
+        "application_name": DB_APPLICATION_NAME,
+        "connect_timeout": DB_CONNECT_TIMEOUT,
+        "options": f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}",
+        "pool": {
+            "min_size": env.int("DB_POOL_MIN_SIZE", default=min_size),
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=max_size),
+            "timeout": DB_POOL_TIMEOUT,
+        },
+    }
+    config["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
+    return config
+
+
+DATABASES = {"default": database_settings(DATABASE_URL, environment=DEPLOY_ENVIRONMENT)}
+POSTGRES_EXTRA_DB_BACKEND_BASE = "django.db.backends.postgresql"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis and Celery -----------------------------------------------------------------------
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_IGNORE_RESULT = True  # jobs record their outcome in PostgreSQL, not in a result backend
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- API ------------------------------------------------------------------------------------
+API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SECONDS", default=60)
+NINJA_PAGINATION_PER_PAGE = env.int("API_PAGE_SIZE", default=100)
+NINJA_PAGINATION_MAX_PER_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=1000)
+HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
+
+# --- Internationalisation and time -----------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "readable": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "datefmt": "%H:%M:%S"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "readable"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "psycopg.pool": {"level": "WARNING"},
+    },
+}

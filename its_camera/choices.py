@@ -1,0 +1,9 @@
+from django.db import models
+
+
+class ApiScope(models.TextChoices):
+    CAMERAS_READ = "cameras:read", "Read cameras, zones and status"
+    CAMERAS_WRITE = "cameras:write", "Register and change cameras and zones, send heartbeats"
+    TELEMETRY_WRITE = "telemetry:write", "Push frames, detections and metrics"
+    TELEMETRY_READ = "telemetry:read", "Read frames and analytics"
+    ALERTS_WRITE = "alerts:write", "Acknowledge and resolve alerts"
