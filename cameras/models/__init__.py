@@ -1,4 +1,5 @@
 from .alerts import Alert
 from .cameras import Camera, Zone
+from .status import RealtimeCameraStatus
 
-__all__ = ["Alert", "Camera", "Zone"]
+__all__ = ["Alert", "Camera", "RealtimeCameraStatus", "Zone"]

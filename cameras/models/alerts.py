@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from psqlextra.manager import PostgresManager
 
 from cameras.choices import ACTIVE_ALERT_STATES, AlertKind, AlertSeverity, AlertState
 
@@ -24,6 +25,9 @@ class Alert(models.Model):
     acknowledged_by = models.CharField(max_length=150, blank=True, help_text="User name or API key name.")
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.CharField(max_length=150, blank=True, help_text="User name, API key name or 'system'.")
+
+    # psqlextra's manager: raising an alert is one INSERT … ON CONFLICT on the partial unique index.
+    objects = PostgresManager()
 
     class Meta:
         db_table = "alerts"

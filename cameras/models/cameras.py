@@ -69,6 +69,9 @@ class Camera(TimeStampedModel):
     config = models.JSONField(default=dict, blank=True, help_text="Stream URL, resolution, fps, model thresholds.")
     tags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    # The fps the camera reported with its last heartbeat; the realtime view reads it until telemetry's
+    # system metrics take over.
+    last_fps = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0)])
 
     class Meta:
         db_table = "cameras"
