@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean-local
+.PHONY: run test lint format bench check-deploy clean-local
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ format: $(INSTALLED)
 bench: $(INSTALLED)
 	@set -e; for script in bench/*.py; do \
 		echo "== $$script"; $(PY) -m its_camera.devservices exec $(PY) $$script; done
+
+## check-deploy: deploy/ files parse with the installed PostgreSQL (also part of `make test`)
+check-deploy: $(INSTALLED)
+	$(PY) -m its_camera.devservices test tests/deploy
 
 ## clean-local: forget the embedded servers' data (.local/)
 clean-local:
