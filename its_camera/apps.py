@@ -1,7 +1,14 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate, pre_migrate
 
 
 class ItsCameraConfig(AppConfig):
     name = "its_camera"
     verbose_name = "Platform"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from its_camera.db.migration_session import apply_migration_limits, reset_migration_limits
+
+        pre_migrate.connect(apply_migration_limits, dispatch_uid="its_camera.migration_limits")
+        post_migrate.connect(reset_migration_limits, dispatch_uid="its_camera.migration_limits_reset")

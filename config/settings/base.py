@@ -98,6 +98,9 @@ def database_settings(url: str, *, environment: str) -> dict:
 
 
 DATABASES = {"default": database_settings(DATABASE_URL, environment=DEPLOY_ENVIRONMENT)}
+# Migrations fail fast rather than queue for a lock behind live traffic (see docs/migrations.md).
+MIGRATION_LOCK_TIMEOUT_MS = env.int("MIGRATION_LOCK_TIMEOUT_MS", default=5_000)
+MIGRATION_STATEMENT_TIMEOUT_MS = env.int("MIGRATION_STATEMENT_TIMEOUT_MS", default=600_000)
 POSTGRES_EXTRA_DB_BACKEND_BASE = "django.db.backends.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -7,3 +7,7 @@ DEBUG = False
 DATABASES = {"default": database_settings(DATABASE_URL, environment="test")}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user fixtures
 CELERY_TASK_ALWAYS_EAGER = False
+
+# Zero-downtime migration rules are checked by tests/its_camera/test_migrations.py.
+INSTALLED_APPS = [*INSTALLED_APPS, "django_migration_linter"]
+MIGRATION_LINTER_OPTIONS = {"sql_analyser": "postgresql", "no_cache": True}
