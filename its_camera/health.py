@@ -39,9 +39,10 @@ def database_reachable() -> str:
     # even when the pool is exhausted or waiting on a dead server.
     timeout = settings.HEALTH_CHECK_TIMEOUT_SECONDS
     params = connection.get_connection_params()
+    params.pop("options", None)  # PgBouncer refuses startup options; SET works everywhere
     params["connect_timeout"] = max(1, int(timeout))
-    params["options"] = f"-c statement_timeout={int(timeout * 1000)}"
-    with psycopg.connect(**params) as conn:
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute("SELECT set_config('statement_timeout', %s, false)", [f"{int(timeout * 1000)}ms"])
         conn.execute("SELECT 1")
     return "ok"
 
