@@ -1,3 +1,290 @@
-from ninja import Router
+"""Camera registry API: zones, cameras, heartbeats, realtime status, alerts. Thin: parse, call a
+selector or service, shape the answer. Scopes: cameras:read for reads, cameras:write for changes and
+heartbeats, alerts:write to acknowledge or resolve alerts."""
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import FloatField, QuerySet
+from django.db.models.expressions import RawSQL
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
+from ninja.pagination import paginate
+from ninja.responses import Status
+
+from cameras.choices import AlertSeverity, AlertState, CameraStatus, ConnectionStatus
+from cameras.exceptions import ConflictError
+from cameras.models import Alert, Camera, RealtimeCameraStatus, Zone
+from cameras.schemas import (
+    AlertOut,
+    CameraIn,
+    CameraOut,
+    CameraPatch,
+    CameraStatusOut,
+    HeartbeatIn,
+    HeartbeatOut,
+    ZoneIn,
+    ZoneOut,
+    ZonePatch,
+)
+from cameras.selectors.alerts import alert_get, alert_list
+from cameras.selectors.cameras import (
+    BoundingBox,
+    CameraFilters,
+    GeoPoint,
+    camera_get,
+    camera_list,
+    camera_status_list,
+    zone_get,
+    zone_list,
+)
+from cameras.services.alerts import alert_acknowledge, alert_resolve_one
+from cameras.services.cameras import camera_create, camera_delete, camera_heartbeat, camera_update
+from cameras.services.zones import zone_create, zone_delete, zone_update
+from its_camera.api.auth import ApiKeyAuth
+from its_camera.api.pagination import CursorPage
+from its_camera.choices import ApiScope
 
 router = Router(tags=["cameras"])
+
+READ = ApiKeyAuth(ApiScope.CAMERAS_READ)
+WRITE = ApiKeyAuth(ApiScope.CAMERAS_WRITE)
+ALERTS_WRITE = ApiKeyAuth(ApiScope.ALERTS_WRITE)
+
+
+@contextmanager
+def conflicts_are_409() -> Iterator[None]:
+    try:
+        yield
+    except ConflictError as exc:
+        raise HttpError(409, exc.message) from exc
+
+
+def _caller(request: HttpRequest) -> str:
+    return f"api:{request.auth.name}"  # type: ignore[attr-defined]
+
+
+# --- Zones -----------------------------------------------------------------------------------
+
+
+def _zone_or_404(zone_id: uuid.UUID) -> Zone:
+    zone = zone_get(zone_id=zone_id)
+    if zone is None:
+        raise HttpError(404, "Zone not found.")
+    return zone
+
+
+@router.get("/zones", response=list[ZoneOut], auth=READ, tags=["zones"], summary="List zones")
+@paginate(CursorPage, ordering=("name",))
+def zones_list(request: HttpRequest) -> QuerySet[Zone]:
+    return zone_list()
+
+
+@router.post("/zones", response={201: ZoneOut}, auth=WRITE, tags=["zones"], summary="Create a zone")
+def zones_create(request: HttpRequest, payload: ZoneIn) -> Status[Zone]:
+    with conflicts_are_409():
+        zone = zone_create(**payload.dict())
+    return Status(201, _zone_or_404(zone.pk))
+
+
+@router.get("/zones/{uuid:zone_id}", response=ZoneOut, auth=READ, tags=["zones"], summary="Get a zone")
+def zones_get(request: HttpRequest, zone_id: uuid.UUID) -> Zone:
+    return _zone_or_404(zone_id)
+
+
+@router.patch("/zones/{uuid:zone_id}", response=ZoneOut, auth=WRITE, tags=["zones"], summary="Change a zone")
+def zones_update(request: HttpRequest, zone_id: uuid.UUID, payload: ZonePatch) -> Zone:
+    zone = _zone_or_404(zone_id)
+    with conflicts_are_409():
+        zone_update(zone=zone, data=payload.dict(exclude_unset=True))
+    return _zone_or_404(zone_id)
+
+
+@router.delete("/zones/{uuid:zone_id}", response={204: None}, auth=WRITE, tags=["zones"], summary="Delete a zone")
+def zones_delete(request: HttpRequest, zone_id: uuid.UUID) -> Status[None]:
+    with conflicts_are_409():
+        zone_delete(zone=_zone_or_404(zone_id))
+    return Status(204, None)
+
+
+# --- Cameras ---------------------------------------------------------------------------------
+
+
+class CameraListQuery(Schema):
+    status: list[CameraStatus] = Field(default_factory=list, description="Repeatable: any of these statuses.")
+    zone: uuid.UUID | None = Field(None, description="Zone id.")
+    is_active: bool | None = None
+    tag: list[str] = Field(default_factory=list, description="Repeatable: cameras carrying every one of these tags.")
+    config: str | None = Field(
+        None, description='JSON object the camera config must contain, e.g. {"resolution": "1080p"}.'
+    )
+    bbox: str | None = Field(None, description="minlon,minlat,maxlon,maxlat", examples=["-74.02,40.70,-73.93,40.80"])
+    near: str | None = Field(None, description="lat,lon: nearest cameras first", examples=["40.7580,-73.9855"])
+    search: str | None = Field(None, max_length=200, description="Part of the camera name, any case.")
+
+    def to_filters(self) -> CameraFilters:
+        config: Any = None
+        if self.config is not None:
+            try:
+                config = json.loads(self.config)
+            except ValueError:
+                raise ValidationError({"config": ["config must be a JSON object."]}) from None
+        return CameraFilters(
+            status=[str(status) for status in self.status],
+            zone_id=self.zone,
+            is_active=self.is_active,
+            tags=self.tag,
+            config=config,
+            bbox=BoundingBox.parse(self.bbox) if self.bbox else None,
+            near=GeoPoint.parse(self.near) if self.near else None,
+            search=(self.search or "").strip(),
+        )
+
+
+class CameraCursorPage(CursorPage):
+    """Cursor pages by name, or by distance when the list is ordered nearest-first."""
+
+    def paginate_queryset(self, queryset: QuerySet, pagination: Any, request: HttpRequest, **params: Any) -> Any:
+        if "distance" in queryset.query.annotations:
+            by_distance = CursorPage(
+                ordering=("distance", "id"), page_size=self.page_size, max_page_size=self.max_page_size
+            )
+            return by_distance.paginate_queryset(queryset, pagination, request, **params)
+        return super().paginate_queryset(queryset, pagination, request, **params)
+
+
+def _great_circle_km(near: GeoPoint) -> RawSQL:
+    # For display only; ordering uses the indexed planar distance.
+    return RawSQL(
+        "12742 * asin(sqrt(power(sin(radians(%s - cameras.latitude) / 2), 2)"
+        " + cos(radians(cameras.latitude)) * cos(radians(%s)) * power(sin(radians(%s - cameras.longitude) / 2), 2)))",
+        (near.latitude, near.latitude, near.longitude),
+        output_field=FloatField(),
+    )
+
+
+@router.get("/cameras", response=list[CameraOut], auth=READ, summary="List cameras")
+@paginate(CameraCursorPage, ordering=("name",))
+def cameras_list(request: HttpRequest, filters: Query[CameraListQuery]) -> QuerySet[Camera]:
+    camera_filters = filters.to_filters()
+    queryset = camera_list(filters=camera_filters)
+    if camera_filters.near is not None:
+        queryset = queryset.annotate(distance_km=_great_circle_km(camera_filters.near))
+    return queryset
+
+
+@router.post("/cameras", response={201: CameraOut}, auth=WRITE, summary="Register a camera")
+def cameras_create(request: HttpRequest, payload: CameraIn) -> Status[Camera]:
+    with conflicts_are_409():
+        camera = camera_create(**payload.dict())
+    return Status(201, _camera_or_404(camera.pk))
+
+
+class StatusQuery(Schema):
+    zone: uuid.UUID | None = None
+    connection_status: ConnectionStatus | None = None
+    status: CameraStatus | None = None
+
+
+@router.get("/cameras/status", response=list[CameraStatusOut], auth=READ, summary="Realtime status of active cameras")
+@paginate(CursorPage, ordering=("name",))
+def cameras_status(request: HttpRequest, filters: Query[StatusQuery]) -> QuerySet[RealtimeCameraStatus]:
+    return camera_status_list(
+        zone_id=filters.zone,
+        connection_status=filters.connection_status,
+        camera_status=filters.status,
+    )
+
+
+def _camera_or_404(camera_id: uuid.UUID) -> Camera:
+    camera = camera_get(camera_id=camera_id)
+    if camera is None:
+        raise HttpError(404, "Camera not found.")
+    return camera
+
+
+@router.get("/cameras/{uuid:camera_id}", response=CameraOut, auth=READ, summary="Get a camera")
+def cameras_get(request: HttpRequest, camera_id: uuid.UUID) -> Camera:
+    return _camera_or_404(camera_id)
+
+
+@router.patch("/cameras/{uuid:camera_id}", response=CameraOut, auth=WRITE, summary="Change a camera")
+def cameras_update(request: HttpRequest, camera_id: uuid.UUID, payload: CameraPatch) -> Camera:
+    camera = _camera_or_404(camera_id)
+    with conflicts_are_409():
+        camera_update(camera=camera, data=payload.dict(exclude_unset=True))
+    return _camera_or_404(camera_id)
+
+
+@router.delete("/cameras/{uuid:camera_id}", response={204: None}, auth=WRITE, summary="Delete a camera")
+def cameras_delete(request: HttpRequest, camera_id: uuid.UUID) -> Status[None]:
+    camera_delete(camera=_camera_or_404(camera_id))
+    return Status(204, None)
+
+
+@router.post(
+    "/cameras/{uuid:camera_id}/heartbeat", response=HeartbeatOut, auth=WRITE, summary="Report that a camera is alive"
+)
+def cameras_heartbeat(request: HttpRequest, camera_id: uuid.UUID, payload: HeartbeatIn | None = None) -> HeartbeatOut:
+    beat = payload or HeartbeatIn()
+    heartbeat = camera_heartbeat(camera_id=camera_id, status=beat.status, fps=beat.fps)
+    if heartbeat is None:
+        raise HttpError(404, "Camera not found.")
+    return HeartbeatOut(id=heartbeat.camera_id, status=beat.status, fps=beat.fps, last_seen_at=heartbeat.seen_at)
+
+
+# --- Alerts ----------------------------------------------------------------------------------
+
+
+class AlertListQuery(Schema):
+    state: list[AlertState] = Field(default_factory=list, description="Repeatable.")
+    kind: list[str] = Field(default_factory=list, description="Repeatable, e.g. camera_offline.")
+    severity: list[AlertSeverity] = Field(default_factory=list, description="Repeatable.")
+    camera: uuid.UUID | None = None
+
+
+@router.get("/alerts", response=list[AlertOut], auth=READ, tags=["alerts"], summary="List alerts, newest first")
+@paginate(CursorPage, ordering=("-id",))
+def alerts_list(request: HttpRequest, filters: Query[AlertListQuery]) -> QuerySet[Alert]:
+    return alert_list(
+        states=[str(state) for state in filters.state],
+        kinds=filters.kind,
+        severities=[str(severity) for severity in filters.severity],
+        camera_id=filters.camera,
+    )
+
+
+def _alert_or_404(alert_id: int) -> Alert:
+    alert = alert_get(alert_id=alert_id)
+    if alert is None:
+        raise HttpError(404, "Alert not found.")
+    return alert
+
+
+@router.post(
+    "/alerts/{int:alert_id}/acknowledge",
+    response=AlertOut,
+    auth=ALERTS_WRITE,
+    tags=["alerts"],
+    summary="Acknowledge an open alert",
+)
+def alerts_acknowledge(request: HttpRequest, alert_id: int) -> Alert:
+    with conflicts_are_409():
+        alert_acknowledge(alert=_alert_or_404(alert_id), acknowledged_by=_caller(request))
+    return _alert_or_404(alert_id)
+
+
+@router.post(
+    "/alerts/{int:alert_id}/resolve", response=AlertOut, auth=ALERTS_WRITE, tags=["alerts"], summary="Resolve an alert"
+)
+def alerts_resolve(request: HttpRequest, alert_id: int) -> Alert:
+    alert_resolve_one(alert=_alert_or_404(alert_id), resolved_by=_caller(request))
+    return _alert_or_404(alert_id)
+
+
+__all__ = ["router"]

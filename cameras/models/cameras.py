@@ -1,10 +1,11 @@
 import uuid
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex, GistIndex
+from django.contrib.postgres.indexes import GinIndex, GistIndex, OpClass
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Func, Q
+from django.db.models.functions import Upper
 
 from cameras.choices import CameraStatus
 from its_camera.models import TimeStampedModel
@@ -41,12 +42,14 @@ class Zone(TimeStampedModel):
                 | Q(max_latitude__isnull=True)
                 | Q(min_latitude__lte=F("max_latitude")),
                 name="zones_latitude_range_ordered",
+                violation_error_message="The minimum latitude must not be greater than the maximum.",
             ),
             models.CheckConstraint(
                 condition=Q(min_longitude__isnull=True)
                 | Q(max_longitude__isnull=True)
                 | Q(min_longitude__lte=F("max_longitude")),
                 name="zones_longitude_range_ordered",
+                violation_error_message="The minimum longitude must not be greater than the maximum.",
             ),
         ]
 
@@ -84,21 +87,26 @@ class Camera(TimeStampedModel):
             GinIndex(fields=["config"], name="idx_cameras_config_gin"),
             GinIndex(fields=["tags"], name="idx_cameras_tags_gin"),
             GistIndex(camera_point(), name="idx_cameras_location_gist"),
+            # Beyond the seed: name search (`icontains`, which PostgreSQL runs as UPPER(name) LIKE …).
+            GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="idx_cameras_name_trgm"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["name"], name="idx_cameras_name"),
             models.CheckConstraint(
                 condition=Q(latitude__isnull=True) | Q(latitude__gte=-90, latitude__lte=90),
                 name="cameras_latitude_in_range",
+                violation_error_message="Latitude must be between -90 and 90.",
             ),
             models.CheckConstraint(
                 condition=Q(longitude__isnull=True) | Q(longitude__gte=-180, longitude__lte=180),
                 name="cameras_longitude_in_range",
+                violation_error_message="Longitude must be between -180 and 180.",
             ),
             models.CheckConstraint(
                 condition=Q(latitude__isnull=True, longitude__isnull=True)
                 | Q(latitude__isnull=False, longitude__isnull=False),
                 name="cameras_position_complete",
+                violation_error_message="Latitude and longitude go together: give both or neither.",
             ),
         ]
 

@@ -72,7 +72,6 @@ DB_APPLICATION_NAME = env("DB_APPLICATION_NAME", default="its_camera_ai")
 DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)
 DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=30_000)
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
-DB_BEHIND_PGBOUNCER = env.bool("DB_BEHIND_PGBOUNCER", default=False)
 DATABASE_URL = env("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/its_camera")
 
 
@@ -83,14 +82,11 @@ def database_settings(url: str, *, environment: str) -> dict:
     config["HOST"] = unquote(config["HOST"])
     min_size, max_size = DB_POOL_SIZES[environment]
     config["ENGINE"] = "psqlextra.backend"
-    # PgBouncer refuses `options` in the startup packet: behind it, statement_timeout is set on the server
-    # (ALTER ROLE … SET statement_timeout), see deploy/pgbouncer.ini.
-    session_options = {} if DB_BEHIND_PGBOUNCER else {"options": f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"}
     config["OPTIONS"] = {
         **config.get("OPTIONS", {}),
         "application_name": DB_APPLICATION_NAME,
         "connect_timeout": DB_CONNECT_TIMEOUT,
-        **session_options,
+        "options": f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}",
         "pool": {
             "min_size": env.int("DB_POOL_MIN_SIZE", default=min_size),
             "max_size": env.int("DB_POOL_MAX_SIZE", default=max_size),
@@ -98,9 +94,6 @@ def database_settings(url: str, *, environment: str) -> dict:
         },
     }
     config["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
-    # Transaction pooling hands each transaction a different server connection: a named (server-side)
-    # cursor would outlive its transaction's connection.
-    config["DISABLE_SERVER_SIDE_CURSORS"] = DB_BEHIND_PGBOUNCER
     return config
 
 
@@ -131,6 +124,12 @@ API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SEC
 NINJA_PAGINATION_PER_PAGE = env.int("API_PAGE_SIZE", default=100)
 NINJA_PAGINATION_MAX_PER_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=1000)
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
+
+# --- Cameras: offline alerts (cameras.tasks.raise_stale_camera_alerts, see docs/cameras.md) ---
+CAMERA_OFFLINE_AFTER_SECONDS = env.int("CAMERA_OFFLINE_AFTER_SECONDS", default=300)  # silent this long: alert
+CAMERA_ONLINE_WITHIN_SECONDS = env.int("CAMERA_ONLINE_WITHIN_SECONDS", default=60)  # seen this recently: back
+CAMERA_OFFLINE_RECOVERY_SECONDS = env.int("CAMERA_OFFLINE_RECOVERY_SECONDS", default=300)  # back this long: resolve
+CAMERA_ALERTS_BATCH_SIZE = env.int("CAMERA_ALERTS_BATCH_SIZE", default=1000)  # cameras per batch, 10 batches a run
 
 # --- Internationalisation and time -----------------------------------------------------------
 LANGUAGE_CODE = "en-us"

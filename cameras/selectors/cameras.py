@@ -1,0 +1,209 @@
+"""Read cameras, zones and the realtime status. Each filter is written so PostgreSQL can use the seed
+index meant for it (see docs/cameras.md and bench/cameras.py, which prints the plans)."""
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import BooleanField, Count, Field, FloatField, Func, Q, QuerySet, Value
+
+from cameras.choices import ConnectionStatus
+from cameras.credentials import contains_credentials
+from cameras.models import Camera, RealtimeCameraStatus, Zone
+from cameras.models.cameras import camera_point
+
+
+@dataclass(frozen=True)
+class BoundingBox:
+    min_longitude: float
+    min_latitude: float
+    max_longitude: float
+    max_latitude: float
+
+    @classmethod
+    def parse(cls, text: str) -> "BoundingBox":
+        """`minlon,minlat,maxlon,maxlat`, the order of GeoJSON and most map APIs."""
+        try:
+            min_lon, min_lat, max_lon, max_lat = (float(part) for part in text.split(","))
+        except ValueError:
+            raise ValidationError({"bbox": ["bbox must be four numbers: minlon,minlat,maxlon,maxlat."]}) from None
+        box = cls(min_lon, min_lat, max_lon, max_lat)
+        if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+            raise ValidationError(
+                {
+                    "bbox": [
+                        "bbox is out of range or inverted: need -180 <= minlon <= maxlon <= 180, same for lat in ±90."
+                    ]
+                }
+            )
+        return box
+
+
+@dataclass(frozen=True)
+class GeoPoint:
+    latitude: float
+    longitude: float
+
+    @classmethod
+    def parse(cls, text: str) -> "GeoPoint":
+        """`lat,lon`, the order people say coordinates in."""
+        try:
+            latitude, longitude = (float(part) for part in text.split(","))
+        except ValueError:
+            raise ValidationError({"near": ["near must be two numbers: lat,lon."]}) from None
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise ValidationError({"near": ["near is out of range: lat in ±90, lon in ±180."]})
+        return cls(latitude, longitude)
+
+
+@dataclass(frozen=True)
+class CameraFilters:
+    status: list[str] = field(default_factory=list)
+    zone_id: uuid.UUID | None = None
+    is_active: bool | None = None
+    tags: list[str] = field(default_factory=list)  # all must match
+    config: dict[str, Any] | None = None  # JSONB containment
+    bbox: BoundingBox | None = None
+    near: GeoPoint | None = None  # orders by distance
+    search: str = ""  # name contains, case-insensitive
+
+
+class GeoPointValue(Func):
+    """`point(lon, lat)` from two numbers."""
+
+    function = "point"
+    output_field = Field()
+
+    def __init__(self, *, longitude: float, latitude: float) -> None:
+        super().__init__(Value(float(longitude)), Value(float(latitude)))
+
+
+class WithinBox(Func):
+    """`point(longitude, latitude) <@ box(point(minlon, minlat), point(maxlon, maxlat))`: containment,
+    which the GiST index on the same `point(...)` expression answers."""
+
+    template = "(%(expressions)s)"
+    arg_joiner = " <@ "
+    output_field = BooleanField()
+
+    def __init__(self, bbox: BoundingBox) -> None:
+        box = Func(
+            GeoPointValue(longitude=bbox.min_longitude, latitude=bbox.min_latitude),
+            GeoPointValue(longitude=bbox.max_longitude, latitude=bbox.max_latitude),
+            function="box",
+            output_field=Field(),
+        )
+        super().__init__(camera_point(), box)
+
+
+class Distance(Func):
+    """`point(longitude, latitude) <-> point(lon, lat)`: planar distance in degrees, which the GiST
+    index answers nearest-first (KNN) without sorting the table."""
+
+    template = "(%(expressions)s)"
+    arg_joiner = " <-> "
+    output_field = FloatField()
+
+    def __init__(self, near: GeoPoint) -> None:
+        super().__init__(camera_point(), GeoPointValue(longitude=near.longitude, latitude=near.latitude))
+
+
+def camera_list(*, filters: CameraFilters) -> QuerySet[Camera]:
+    """Cameras matching every given filter. Ordered by name, or nearest first when `near` is given
+    (annotated `distance`, in degrees)."""
+    queryset = Camera.objects.select_related("zone")
+    if filters.status:
+        queryset = queryset.filter(status__in=filters.status)
+    if filters.zone_id is not None:
+        queryset = queryset.filter(zone_id=filters.zone_id)
+    if filters.is_active is not None:
+        queryset = queryset.filter(is_active=filters.is_active)
+    if filters.tags:
+        queryset = queryset.filter(tags__contains=sorted(set(filters.tags)))
+    if filters.config is not None:
+        if not isinstance(filters.config, dict):
+            raise ValidationError({"config": ['config must be a JSON object, e.g. {"resolution": "1080p"}.']})
+        if contains_credentials(filters.config):
+            # Containment on a password would let a caller guess secrets one query at a time.
+            raise ValidationError({"config": ["Filtering on stream credentials is not allowed."]})
+        queryset = queryset.filter(config__contains=filters.config)
+    if filters.bbox is not None:
+        queryset = queryset.filter(WithinBox(filters.bbox))
+    if filters.search:
+        queryset = queryset.filter(name__icontains=filters.search)
+    if filters.near is not None:
+        return (
+            queryset.annotate(distance=Distance(filters.near)).filter(latitude__isnull=False).order_by("distance", "id")
+        )
+    return queryset.order_by("name")
+
+
+def camera_get(*, camera_id: uuid.UUID) -> Camera | None:
+    return Camera.objects.select_related("zone").filter(pk=camera_id).first()
+
+
+def zone_list() -> QuerySet[Zone]:
+    return Zone.objects.annotate(camera_count=Count("cameras")).order_by("name")
+
+
+def zone_get(*, zone_id: uuid.UUID) -> Zone | None:
+    return zone_list().filter(pk=zone_id).first()
+
+
+def camera_status_list(
+    *,
+    zone_id: uuid.UUID | None = None,
+    connection_status: str | None = None,
+    camera_status: str | None = None,
+) -> QuerySet[RealtimeCameraStatus]:
+    """Rows of the realtime view (active cameras only), ordered by name."""
+    queryset = RealtimeCameraStatus.objects.select_related("zone")
+    if zone_id is not None:
+        queryset = queryset.filter(zone_id=zone_id)
+    if connection_status is not None:
+        queryset = queryset.filter(connection_status=connection_status)
+    if camera_status is not None:
+        queryset = queryset.filter(status=camera_status)
+    return queryset.order_by("name")
+
+
+@dataclass(frozen=True)
+class FleetStatusRow:
+    zone_id: uuid.UUID | None
+    zone_name: str
+    streaming: int
+    recent: int
+    stale: int
+    open_alerts: int
+
+    @property
+    def total(self) -> int:
+        return self.streaming + self.recent + self.stale
+
+
+def fleet_status_by_zone() -> list[FleetStatusRow]:
+    """Per zone (and "no zone"): how many active cameras are streaming / recent / stale, and the
+    open camera alerts there. Two grouped queries over the view and the alerts, whatever the fleet size."""
+    counts = {status: Count("id", filter=Q(connection_status=status)) for status in ConnectionStatus.values}
+    rows = RealtimeCameraStatus.objects.values("zone_id").annotate(**counts).order_by()
+    alert_counts = dict(
+        Camera.objects.filter(alerts__state__in=["open", "acknowledged"], is_active=True)
+        .values("zone_id")
+        .annotate(n=Count("alerts"))
+        .order_by()
+        .values_list("zone_id", "n")
+    )
+    zone_names = dict(Zone.objects.values_list("id", "name"))
+    result = [
+        FleetStatusRow(
+            zone_id=row["zone_id"],
+            zone_name=zone_names.get(row["zone_id"], "(no zone)"),
+            streaming=row["streaming"],
+            recent=row["recent"],
+            stale=row["stale"],
+            open_alerts=alert_counts.get(row["zone_id"], 0),
+        )
+        for row in rows
+    ]
+    return sorted(result, key=lambda row: (row.zone_id is None, row.zone_name))

@@ -1,0 +1,177 @@
+"""Register, change, delete cameras; heartbeats; the admin's bulk actions.
+
+Every write validates first and writes in one transaction, so a rejected request changes nothing.
+Stream credentials in `config` are stored as given; a masked placeholder sent back (from the API or
+the admin, which only ever show masked configs) is replaced by the stored secret before saving.
+"""
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Func, Value
+from django.utils import timezone
+
+from cameras.choices import CameraStatus
+from cameras.credentials import config_restore_masked
+from cameras.exceptions import ConflictError
+from cameras.models import Camera, Zone
+
+CAMERA_FIELDS = ("name", "status", "is_active", "location", "latitude", "longitude", "zone_id", "config", "tags")
+
+
+def _clean_tags(tags: Iterable[str]) -> list[str]:
+    """Stripped, de-duplicated, order kept; tags are matched exactly (case-sensitive) by the list filter."""
+    cleaned: list[str] = []
+    for tag in tags:
+        tag = str(tag).strip()
+        if not tag:
+            raise ValidationError({"tags": ["Tags must not be empty."]})
+        if len(tag) > 64:
+            raise ValidationError({"tags": [f"Tag {tag[:20]!r}… is longer than 64 characters."]})
+        if tag not in cleaned:
+            cleaned.append(tag)
+    return cleaned
+
+
+def _camera_validate(camera: Camera) -> None:
+    if not isinstance(camera.config, dict):
+        raise ValidationError({"config": ["config must be a JSON object."]})
+    # Field validators (lengths, choices, coordinate ranges) here; the checks below give clearer
+    # messages than the database constraints they mirror.
+    camera.full_clean(exclude=["zone"], validate_unique=False, validate_constraints=False)
+    if (camera.latitude is None) != (camera.longitude is None):
+        raise ValidationError({"latitude": ["latitude and longitude go together: give both or neither."]})
+    if camera.zone_id is not None and not Zone.objects.filter(pk=camera.zone_id).exists():
+        raise ValidationError({"zone_id": [f"Unknown zone {camera.zone_id}."]})
+    if Camera.objects.filter(name=camera.name).exclude(pk=camera.pk).exists():
+        raise ConflictError(f"A camera named {camera.name!r} already exists.")
+
+
+def _camera_save(camera: Camera, *, update_fields: list[str] | None = None) -> Camera:
+    _camera_validate(camera)
+    try:
+        with transaction.atomic():
+            camera.save(update_fields=update_fields)
+    except IntegrityError as exc:
+        # The name check above races with a concurrent insert of the same name; the unique index decides.
+        if Camera.objects.filter(name=camera.name).exclude(pk=camera.pk).exists():
+            raise ConflictError(f"A camera named {camera.name!r} already exists.") from exc
+        raise
+    return camera
+
+
+def camera_create(
+    *,
+    name: str,
+    status: CameraStatus | str = CameraStatus.OFFLINE,
+    is_active: bool = True,
+    location: str = "",
+    latitude: float | None = None,
+    longitude: float | None = None,
+    zone_id: uuid.UUID | None = None,
+    config: dict[str, Any] | None = None,
+    tags: Iterable[str] = (),
+) -> Camera:
+    """Register a camera. ValidationError for bad values or an unknown zone, ConflictError for a taken name."""
+    camera = Camera(
+        name=name,
+        status=status,
+        is_active=is_active,
+        location=location,
+        latitude=latitude,
+        longitude=longitude,
+        zone_id=zone_id,
+        config={} if config is None else config,
+        tags=_clean_tags(tags),
+    )
+    return _camera_save(camera)
+
+
+def camera_update(*, camera: Camera, data: dict[str, Any]) -> Camera:
+    """Change the given fields (a partial update). `config` and `tags` are replaced as a whole; masked
+    placeholders in `config` keep the stored secrets. Nothing is written if any value is invalid."""
+    unknown = set(data) - set(CAMERA_FIELDS)
+    if unknown:
+        raise ValidationError({field: ["Not a camera field."] for field in sorted(unknown)})
+    for field, value in data.items():
+        if field == "config":
+            value = config_restore_masked(value, camera.config)
+        elif field == "tags":
+            value = _clean_tags(value)
+        setattr(camera, field, value)
+    return _camera_save(camera, update_fields=[*data, "updated_at"] if camera.pk else None)
+
+
+def camera_delete(*, camera: Camera) -> None:
+    """Delete a camera and its alerts. Deactivating (is_active=False) keeps its history instead."""
+    camera.delete()
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    camera_id: uuid.UUID
+    status: str
+    fps: float | None
+    seen_at: datetime
+
+
+def camera_heartbeat(
+    *,
+    camera_id: uuid.UUID,
+    status: CameraStatus | str = CameraStatus.ONLINE,
+    fps: float | None = None,
+    now: datetime | None = None,
+) -> Heartbeat | None:
+    """Record that a camera is alive: one UPDATE by primary key (None when there is no such camera).
+
+    It writes only non-indexed columns unless the status changes, so PostgreSQL can update the row
+    in place (HOT) without touching the camera indexes. `updated_at` is left alone: it tracks
+    registry edits, `last_seen_at` tracks heartbeats. Without an fps the last reported one stays."""
+    now = now or timezone.now()
+    changes: dict[str, Any] = {"last_seen_at": now, "status": status}
+    if fps is not None:
+        changes["last_fps"] = fps
+    if not Camera.objects.filter(pk=camera_id).update(**changes):
+        return None
+    return Heartbeat(camera_id=camera_id, status=str(status), fps=fps, seen_at=now)
+
+
+# --- Bulk actions (admin) --------------------------------------------------------------------------
+
+
+def _bulk_update(camera_ids: Iterable[uuid.UUID], **changes: Any) -> int:
+    return Camera.objects.filter(pk__in=list(camera_ids)).update(**changes, updated_at=timezone.now())
+
+
+def camera_bulk_set_active(*, camera_ids: Iterable[uuid.UUID], is_active: bool) -> int:
+    """Activate or deactivate cameras; returns how many rows changed."""
+    return _bulk_update(camera_ids, is_active=is_active)
+
+
+def camera_bulk_set_status(*, camera_ids: Iterable[uuid.UUID], status: CameraStatus | str) -> int:
+    if status not in CameraStatus.values:
+        raise ValidationError({"status": [f"Unknown status {status!r}."]})
+    return _bulk_update(camera_ids, status=status)
+
+
+def camera_bulk_move_to_zone(*, camera_ids: Iterable[uuid.UUID], zone: Zone | None) -> int:
+    """Put cameras in `zone` (None: no zone)."""
+    return _bulk_update(camera_ids, zone=zone)
+
+
+def camera_bulk_add_tag(*, camera_ids: Iterable[uuid.UUID], tag: str) -> int:
+    """Add `tag` to every camera that does not have it yet, in one UPDATE; returns how many gained it."""
+    (tag,) = _clean_tags([tag])
+    return (
+        Camera.objects.filter(pk__in=list(camera_ids))
+        .exclude(tags__contains=[tag])
+        .update(
+            tags=Func(F("tags"), Value(tag), function="array_append"),
+            updated_at=timezone.now(),
+        )
+    )
