@@ -72,6 +72,7 @@ DB_APPLICATION_NAME = env("DB_APPLICATION_NAME", default="its_camera_ai")
 DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=5)
 DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=30_000)
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=10.0)
+DB_BEHIND_PGBOUNCER = env.bool("DB_BEHIND_PGBOUNCER", default=False)
 DATABASE_URL = env("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/its_camera")
 
 
@@ -82,11 +83,14 @@ def database_settings(url: str, *, environment: str) -> dict:
     config["HOST"] = unquote(config["HOST"])
     min_size, max_size = DB_POOL_SIZES[environment]
     config["ENGINE"] = "psqlextra.backend"
+    # PgBouncer refuses `options` in the startup packet: behind it, statement_timeout is set on the server
+    # (ALTER ROLE … SET statement_timeout), see deploy/pgbouncer.ini.
+    session_options = {} if DB_BEHIND_PGBOUNCER else {"options": f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"}
     config["OPTIONS"] = {
         **config.get("OPTIONS", {}),
         "application_name": DB_APPLICATION_NAME,
         "connect_timeout": DB_CONNECT_TIMEOUT,
-        "options": f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}",
+        **session_options,
         "pool": {
             "min_size": env.int("DB_POOL_MIN_SIZE", default=min_size),
             "max_size": env.int("DB_POOL_MAX_SIZE", default=max_size),
@@ -94,10 +98,26 @@ def database_settings(url: str, *, environment: str) -> dict:
         },
     }
     config["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
+    # Transaction pooling hands each transaction a different server connection: a named (server-side)
+    # cursor would outlive its transaction's connection.
+    config["DISABLE_SERVER_SIDE_CURSORS"] = DB_BEHIND_PGBOUNCER
     return config
 
 
-DATABASES = {"default": database_settings(DATABASE_URL, environment=DEPLOY_ENVIRONMENT)}
+# A streaming replica for analytics and read-only admin pages (its_camera.db.routers): optional.
+REPLICA_DATABASE_URL = env("REPLICA_DATABASE_URL", default="")
+
+
+def databases_for(environment: str) -> dict[str, dict]:
+    databases = {"default": database_settings(DATABASE_URL, environment=environment)}
+    if REPLICA_DATABASE_URL:
+        databases["replica"] = database_settings(REPLICA_DATABASE_URL, environment=environment)
+        databases["replica"]["TEST"] = {"MIRROR": "default"}
+    return databases
+
+
+DATABASES = databases_for(DEPLOY_ENVIRONMENT)
+DATABASE_ROUTERS = ["its_camera.db.routers.ReadReplicaRouter"]
 # Migrations fail fast rather than queue for a lock behind live traffic (see docs/migrations.md).
 MIGRATION_LOCK_TIMEOUT_MS = env.int("MIGRATION_LOCK_TIMEOUT_MS", default=5_000)
 MIGRATION_STATEMENT_TIMEOUT_MS = env.int("MIGRATION_STATEMENT_TIMEOUT_MS", default=600_000)

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASE_URL, database_settings, env
+from .base import databases_for, env
 
 SECRET_KEY = env("SECRET_KEY", default="")
 if not SECRET_KEY or SECRET_KEY.startswith("dev-only"):
@@ -15,7 +15,7 @@ if DEBUG:
 DEPLOY_ENVIRONMENT = env("DEPLOY_ENVIRONMENT", default="production")
 if DEPLOY_ENVIRONMENT not in {"production", "staging"}:
     raise ImproperlyConfigured("DEPLOY_ENVIRONMENT must be 'production' or 'staging' with production settings.")
-DATABASES = {"default": database_settings(DATABASE_URL, environment=DEPLOY_ENVIRONMENT)}
+DATABASES = databases_for(DEPLOY_ENVIRONMENT)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -1,10 +1,10 @@
 """The test suite: real PostgreSQL and Redis, migrations applied from zero on every run."""
 
 from .base import *  # noqa: F403
-from .base import DATABASE_URL, database_settings
+from .base import databases_for
 
 DEBUG = False
-DATABASES = {"default": database_settings(DATABASE_URL, environment="test")}
+DATABASES = databases_for("test")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast user fixtures
 CELERY_TASK_ALWAYS_EAGER = False
 

