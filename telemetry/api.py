@@ -1,3 +1,258 @@
-from ninja import Router
+"""Telemetry endpoints: batch ingest of frames (with detections) and metrics, status updates, frame reads.
+
+Ingest bodies are read as bytes and decoded by msgspec (telemetry/services/batches.py) rather than by
+ninja's pydantic body parsing: it is several times faster on a 2,000-frame batch, and its errors name
+the row and the field. The OpenAPI document still shows each body's schema.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
+from ninja.pagination import paginate
+
+from its_camera.api.auth import ApiKeyAuth
+from its_camera.api.errors import error_response
+from its_camera.api.pagination import CursorPage
+from its_camera.choices import ApiScope
+from telemetry.choices import ProcessingStatus
+from telemetry.selectors.frames import frame_list
+from telemetry.services.batches import (
+    BatchRejected,
+    FrameStatusIn,
+    MetricIn,
+    frame_document_type,
+    frame_statuses_decode,
+    frames_decode,
+    is_ndjson,
+    metrics_decode,
+)
+from telemetry.services.frames import frames_status_update
+from telemetry.services.ingest import (
+    FrameIngestResult,
+    IdempotencyRequest,
+    MetricIngestResult,
+    frames_ingest,
+    idempotent_response,
+    metrics_ingest,
+)
 
 router = Router(tags=["telemetry"])
+
+write_auth = ApiKeyAuth(ApiScope.TELEMETRY_WRITE)
+read_auth = ApiKeyAuth(ApiScope.TELEMETRY_READ)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def _inline_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """msgspec's JSON schema with its $defs references inlined, as OpenAPI wants it inside an operation."""
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)
+
+
+def _frames_schema() -> dict[str, Any]:
+    frame_document: Any = frame_document_type()
+    return _inline_schema(msgspec.json.schema(list[frame_document]))
+
+
+def _body_doc(schema: dict[str, Any], *, ndjson: bool) -> dict[str, Any]:
+    content: dict[str, Any] = {"application/json": {"schema": schema}}
+    if ndjson:
+        content["application/x-ndjson"] = {"schema": {"type": "string", "description": "One JSON object per line."}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+IDEMPOTENCY_DOC = {
+    "parameters": [
+        {
+            "name": IDEMPOTENCY_HEADER,
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 255},
+            "description": "Makes a retry safe: the same key and body return the first answer and write nothing.",
+        }
+    ]
+}
+
+
+def _read_body(request: HttpRequest) -> bytes:
+    """The raw body, refused with 413 past TELEMETRY_MAX_BODY_BYTES. Read from the stream, not
+    `request.body`, which stops at DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB: about 3,000 frames)."""
+    limit = settings.TELEMETRY_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise HttpError(413, f"Request body too large: the limit is {limit} bytes.")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise HttpError(413, f"Request body too large: the limit is {limit} bytes.")
+    return body
+
+
+def _idempotency(request: HttpRequest, *, endpoint: str, body: bytes) -> IdempotencyRequest | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+    if not key:
+        return None
+    if len(key) > 255:
+        raise HttpError(422, f"{IDEMPOTENCY_HEADER} is longer than 255 characters.")
+    return IdempotencyRequest.for_body(api_key_id=request.auth.pk, endpoint=endpoint, key=key, body=body)  # type: ignore[attr-defined]
+
+
+def _ingest_response(body: dict[str, Any], *, replayed: bool) -> HttpResponse:
+    response = HttpResponse(msgspec.json.encode(body), status=201, content_type="application/json")
+    if replayed:
+        response[REPLAYED_HEADER] = "true"
+    return response
+
+
+class FrameIngestOut(Schema):
+    frames: int
+    detections: int
+    cameras: int
+
+
+class MetricIngestOut(Schema):
+    metrics: int
+    cameras: int
+
+
+class FrameStatusOut(Schema):
+    updated: int
+    missing: list[int] = Field(description="Indexes of the updates that matched no stored frame.")
+
+
+class FrameOut(Schema):
+    id: int
+    camera_id: uuid.UUID
+    timestamp: datetime
+    frame_number: int
+    processing_status: str
+    processing_time_ms: float | None
+    width: int | None
+    height: int | None
+    quality_score: float | None
+    detection_count: int
+    vehicle_count: int
+    person_count: int
+    bicycle_count: int
+    max_confidence: float | None
+    detections: list[dict[str, Any]]
+
+
+class FrameFilters(Schema):
+    camera_id: uuid.UUID
+    since: datetime | None = Field(None, description="Inclusive; default: `until` minus 24 hours.")
+    until: datetime | None = Field(None, description="Exclusive; default: now.")
+    processing_status: ProcessingStatus | None = None
+
+
+@router.post(
+    "/frames",
+    auth=write_auth,
+    response={201: FrameIngestOut},
+    summary="Push a batch of frames, each with its detections",
+    description=(
+        f"A JSON array (or NDJSON, `Content-Type: application/x-ndjson`) of frames, up to "
+        f"`BULK_INSERT_BATCH_SIZE` ({settings.BULK_INSERT_BATCH_SIZE}) per request; 413 past "
+        f"{settings.TELEMETRY_BATCH_HARD_LIMIT} frames or {settings.TELEMETRY_MAX_BODY_BYTES} bytes. The batch is "
+        "written atomically with COPY: one invalid row rejects it with 422 naming the row and the field, and "
+        "nothing is written. Timestamps must carry a time zone."
+    ),
+    openapi_extra={**_body_doc(_frames_schema(), ndjson=True), **IDEMPOTENCY_DOC},
+)
+def frames_create(request: HttpRequest) -> HttpResponse:
+    body = _read_body(request)
+    try:
+        idempotency = _idempotency(request, endpoint="frames", body=body)
+        if idempotency is not None and (first := idempotent_response(request=idempotency)) is not None:
+            return _ingest_response(FrameIngestResult(**first).as_response(), replayed=True)
+        batch = frames_decode(body, ndjson=is_ndjson(request.content_type or ""))
+        result = frames_ingest(batch=batch, idempotency=idempotency)
+    except BatchRejected as rejected:
+        return error_response(rejected.status, rejected.detail)
+    return _ingest_response(result.as_response(), replayed=result.replayed)
+
+
+@router.post(
+    "/metrics",
+    auth=write_auth,
+    response={201: MetricIngestOut},
+    summary="Push a batch of system metrics",
+    description=(
+        "A JSON array (or NDJSON) of metrics (fps, gpu_utilization, ...), written atomically with COPY. "
+        "`camera_id` is optional (host metrics). Same limits and errors as `POST /frames`."
+    ),
+    openapi_extra={**_body_doc(_inline_schema(msgspec.json.schema(list[MetricIn])), ndjson=True), **IDEMPOTENCY_DOC},
+)
+def metrics_create(request: HttpRequest) -> HttpResponse:
+    body = _read_body(request)
+    try:
+        idempotency = _idempotency(request, endpoint="metrics", body=body)
+        if idempotency is not None and (first := idempotent_response(request=idempotency)) is not None:
+            return _ingest_response(MetricIngestResult(**first).as_response(), replayed=True)
+        metrics = metrics_decode(body, ndjson=is_ndjson(request.content_type or ""))
+        result = metrics_ingest(metrics=metrics, idempotency=idempotency)
+    except BatchRejected as rejected:
+        return error_response(rejected.status, rejected.detail)
+    return _ingest_response(result.as_response(), replayed=result.replayed)
+
+
+@router.patch(
+    "/frames/status",
+    auth=write_auth,
+    response={200: FrameStatusOut},
+    summary="Update the processing status of frames",
+    description=(
+        "A JSON array of `{camera_id, timestamp, processing_status, processing_time_ms?}`; each addresses the "
+        "frame with that camera and timestamp. All or nothing; `missing` lists the updates that found no frame."
+    ),
+    openapi_extra=_body_doc(_inline_schema(msgspec.json.schema(list[FrameStatusIn])), ndjson=False),
+)
+def frames_status(request: HttpRequest) -> HttpResponse:
+    body = _read_body(request)
+    try:
+        updates = frame_statuses_decode(body)
+    except BatchRejected as rejected:
+        return error_response(rejected.status, rejected.detail)
+    result = frames_status_update(updates=updates)
+    return HttpResponse(
+        msgspec.json.encode({"updated": result.updated, "missing": result.missing}), content_type="application/json"
+    )
+
+
+@router.get(
+    "/frames",
+    auth=read_auth,
+    response=list[FrameOut],
+    summary="Frames of one camera in a time range, newest first",
+)
+@paginate(CursorPage, ordering=("-timestamp", "-id"))
+def frames_list(request: HttpRequest, filters: Query[FrameFilters]) -> Any:
+    until = filters.until or timezone.now()
+    since = filters.since or until - timedelta(hours=24)
+    if timezone.is_naive(since) or timezone.is_naive(until):
+        raise HttpError(422, "since and until must carry a time zone.")
+    if since >= until:
+        raise HttpError(422, "since must be before until.")
+    status = filters.processing_status.value if filters.processing_status else None
+    return frame_list(camera_id=filters.camera_id, since=since, until=until, processing_status=status)

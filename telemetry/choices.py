@@ -1,0 +1,28 @@
+from django.db import models
+
+
+class ProcessingStatus(models.TextChoices):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class MetricAlertLevel(models.TextChoices):
+    NONE = "none"
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class PartitionSize(models.TextChoices):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+# Object classes counted into a frame's summary fields. Models name classes differently; these are
+# the COCO-style names inference workers send, lower-cased.
+VEHICLE_OBJECT_TYPES = frozenset({"car", "truck", "bus", "motorcycle", "van", "trailer", "vehicle"})
+PERSON_OBJECT_TYPES = frozenset({"person", "pedestrian"})
+BICYCLE_OBJECT_TYPES = frozenset({"bicycle", "cyclist"})

@@ -1,0 +1,86 @@
+from django.contrib.postgres.indexes import GistIndex
+from django.db import models
+from django.db.models import F, Func, Q
+from psqlextra.models import PostgresPartitionedModel
+from psqlextra.types import PostgresPartitioningMethod
+
+from telemetry.models.fields import PartitionedIdentityField
+
+__all__ = ["Detection", "DetectionRecord", "detection_box"]
+
+
+def detection_box() -> Func:
+    """PostgreSQL's built-in `box(point(x1, y1), point(x2, y2))`: the expression the GiST index is
+    built on, so spatial queries must use exactly this expression to use it (no PostGIS needed)."""
+    return Func(
+        Func(F("bbox_x1"), F("bbox_y1"), function="point", output_field=models.Field()),
+        Func(F("bbox_x2"), F("bbox_y2"), function="point", output_field=models.Field()),
+        function="box",
+        output_field=models.Field(),
+    )
+
+
+class Detection(PostgresPartitionedModel):
+    """One object seen in a frame, normalized for analytics. Belongs to the frame with the same
+    (camera_id, timestamp); partitioned like frames so both age out together."""
+
+    pk = models.CompositePrimaryKey("id", "timestamp")
+    id = PartitionedIdentityField()
+    camera = models.ForeignKey(
+        "cameras.Camera", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    timestamp = models.DateTimeField(help_text="The frame's timestamp.")
+    object_type = models.CharField(max_length=32)
+    confidence = models.FloatField()
+    bbox_x1 = models.FloatField()
+    bbox_y1 = models.FloatField()
+    bbox_x2 = models.FloatField()
+    bbox_y2 = models.FloatField()
+    track_id = models.BigIntegerField(null=True, blank=True)
+
+    class PartitioningMeta:
+        method = PostgresPartitioningMethod.RANGE
+        key = ["timestamp"]
+
+    class Meta:
+        db_table = "detections"
+        indexes = [
+            models.Index(fields=["object_type", "confidence"], name="idx_detections_type_confidence"),
+            GistIndex(detection_box(), name="idx_detections_bbox_gist"),
+            # Only tracked objects are looked up by track; untracked rows cost this index nothing.
+            models.Index(
+                fields=["camera", "track_id", "timestamp"],
+                name="idx_detections_track",
+                condition=Q(track_id__isnull=False),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(confidence__gte=0, confidence__lte=1), name="detections_confidence_0_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.confidence:.2f} @ {self.timestamp.isoformat()}"
+
+
+class DetectionRecord(models.Model):
+    """Read-only admin twin of Detection (see FrameMetadataRecord for why)."""
+
+    id = models.BigIntegerField(primary_key=True)
+    camera = models.ForeignKey("cameras.Camera", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    timestamp = models.DateTimeField()
+    object_type = models.CharField(max_length=32)
+    confidence = models.FloatField()
+    bbox_x1 = models.FloatField()
+    bbox_y1 = models.FloatField()
+    bbox_x2 = models.FloatField()
+    bbox_y2 = models.FloatField()
+    track_id = models.BigIntegerField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "detections"
+        verbose_name = "detection"
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.confidence:.2f} @ {self.timestamp.isoformat()}"

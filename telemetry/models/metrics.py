@@ -1,0 +1,76 @@
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import Q
+from psqlextra.models import PostgresPartitionedModel
+from psqlextra.types import PostgresPartitioningMethod
+
+from telemetry.choices import MetricAlertLevel
+from telemetry.models.fields import PartitionedIdentityField
+
+__all__ = ["SystemMetric", "SystemMetricRecord"]
+
+
+class SystemMetric(PostgresPartitionedModel):
+    """A measurement (fps, gpu_utilization, inference latency, ...) of a camera's pipeline, or of a
+    host when `camera` is empty."""
+
+    pk = models.CompositePrimaryKey("id", "timestamp")
+    id = PartitionedIdentityField()
+    camera = models.ForeignKey(
+        "cameras.Camera",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    timestamp = models.DateTimeField()
+    name = models.CharField(max_length=64)
+    value = models.FloatField()
+    labels = models.JSONField(default=dict, blank=True)
+    alert_level = models.CharField(max_length=16, choices=MetricAlertLevel.choices, default=MetricAlertLevel.NONE)
+
+    class PartitioningMeta:
+        method = PostgresPartitioningMethod.RANGE
+        key = ["timestamp"]
+
+    class Meta:
+        db_table = "system_metrics"
+        verbose_name = "system metric"
+        indexes = [
+            # The latest value of a camera's metric (the realtime status view's fps) and a metric's history.
+            models.Index(fields=["camera", "name", "timestamp"], name="idx_system_metrics_camera_name"),
+            GinIndex(fields=["labels"], opclasses=["jsonb_path_ops"], name="idx_system_metrics_labels"),
+            models.Index(
+                fields=["alert_level", "timestamp"],
+                name="idx_system_metrics_alerting",
+                condition=~Q(alert_level=MetricAlertLevel.NONE),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value} @ {self.timestamp.isoformat()}"
+
+
+class SystemMetricRecord(models.Model):
+    """Read-only admin twin of SystemMetric (see FrameMetadataRecord for why)."""
+
+    id = models.BigIntegerField(primary_key=True)
+    camera = models.ForeignKey(
+        "cameras.Camera", null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    timestamp = models.DateTimeField()
+    name = models.CharField(max_length=64)
+    value = models.FloatField()
+    labels = models.JSONField()
+    alert_level = models.CharField(max_length=16, choices=MetricAlertLevel.choices)
+
+    class Meta:
+        managed = False
+        db_table = "system_metrics"
+        verbose_name = "system metric"
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value} @ {self.timestamp.isoformat()}"

@@ -1,0 +1,285 @@
+"""Decode and validate ingest batches: bytes in, typed rows out, or a rejection naming the row and field.
+
+msgspec decodes and validates a 2,000-frame batch in C in about the time orjson takes only to parse it
+(docs/telemetry.md), and its errors carry the JSON path (`$[3].detections[0].confidence`), which is how
+a 422 names the row and the field. Each frame's `detections` array is kept as the raw bytes received:
+they go to the frame's JSONB column as they are (no re-encoding, unknown keys kept) and are decoded a
+second time, typed, into detection rows.
+"""
+
+import json
+import math
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from django.conf import settings
+
+__all__ = [
+    "BatchRejected",
+    "DetectionIn",
+    "FrameBatch",
+    "FrameIn",
+    "FrameStatusIn",
+    "MetricIn",
+    "RowError",
+    "frame_statuses_decode",
+    "frames_decode",
+    "metrics_decode",
+]
+
+INT64_MAX = 2**63 - 1
+NDJSON_CONTENT_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
+
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+UnitInterval = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
+Pixels = Annotated[int, msgspec.Meta(ge=1, le=32767)]
+ObjectType = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+MetricName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]*$")]
+Status = Literal["pending", "processing", "completed", "failed"]
+AlertLevel = Literal["none", "info", "warning", "critical"]
+LabelValue = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int | None
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "field": self.field, "message": self.message}
+
+
+class BatchRejected(Exception):
+    """The batch is refused as a whole; nothing was written. `status` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str, errors: list[RowError] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors or []
+
+    @property
+    def detail(self) -> Any:
+        if not self.errors:
+            return self.message
+        return [error.as_dict() for error in self.errors]
+
+
+# gc=False: a batch allocates tens of thousands of these; untracked by the cyclic GC they cannot
+# trigger the long collections that spoil p99 (they hold no reference cycles).
+class DetectionIn(msgspec.Struct, gc=False):
+    object_type: ObjectType
+    confidence: UnitInterval
+    bbox: tuple[float, float, float, float]
+    track_id: Annotated[int, msgspec.Meta(ge=-INT64_MAX, le=INT64_MAX)] | None = None
+
+    def __post_init__(self) -> None:
+        x1, y1, x2, y2 = self.bbox
+        if not (x1 < x2 and y1 < y2):
+            raise ValueError("bbox: must be [x1, y1, x2, y2] with x1 < x2 and y1 < y2")
+
+
+class FrameIn(msgspec.Struct, gc=False):
+    camera_id: uuid.UUID
+    timestamp: AwareDatetime
+    frame_number: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)] = 0
+    processing_status: Status = "pending"
+    processing_time_ms: NonNegative | None = None
+    width: Pixels | None = None
+    height: Pixels | None = None
+    quality_score: UnitInterval | None = None
+    detections: msgspec.Raw = msgspec.Raw(b"[]")  # the raw JSON array; decoded into DetectionIn by frames_decode
+
+
+class MetricIn(msgspec.Struct, gc=False):
+    timestamp: AwareDatetime
+    name: MetricName
+    value: float
+    camera_id: uuid.UUID | None = None
+    labels: dict[Annotated[str, msgspec.Meta(max_length=64)], LabelValue] = {}
+    alert_level: AlertLevel = "none"
+
+
+class FrameStatusIn(msgspec.Struct, gc=False):
+    camera_id: uuid.UUID
+    timestamp: AwareDatetime
+    processing_status: Status
+    processing_time_ms: NonNegative | None = None
+
+
+def frame_document_type() -> type:
+    """FrameIn as clients see it, for the OpenAPI document: `detections` is a list of DetectionIn
+    (FrameIn keeps it as raw bytes, which has no schema)."""
+    fields = [
+        (field.name, list[DetectionIn] if field.name == "detections" else field.type, field.default)
+        for field in msgspec.structs.fields(FrameIn)
+    ]
+    return msgspec.defstruct(
+        "Frame", [(name, kind, [] if name == "detections" else default) for name, kind, default in fields]
+    )
+
+
+@dataclass
+class FrameBatch:
+    frames: list[FrameIn]
+    detections: list[list[DetectionIn]]  # detections[i] belong to frames[i]
+
+    @property
+    def detection_count(self) -> int:
+        return sum(map(len, self.detections))
+
+
+_frames_decoder = msgspec.json.Decoder(list[FrameIn])
+_frame_line_decoder = msgspec.json.Decoder(FrameIn)
+_detections_decoder = msgspec.json.Decoder(list[DetectionIn])
+_metrics_decoder = msgspec.json.Decoder(list[MetricIn])
+_metric_line_decoder = msgspec.json.Decoder(MetricIn)
+_statuses_decoder = msgspec.json.Decoder(list[FrameStatusIn])
+
+_PATH = re.compile(r"^(?P<message>.*) - at `\$(?:\[(?P<row>\d+)\])?\.?(?P<field>[^`]*)`$", re.DOTALL)
+_FIELD_PREFIX = re.compile(r"^(?P<field>[a-z_]+): (?P<message>.*)$", re.DOTALL)
+
+
+def _row_error(exc: msgspec.ValidationError, *, row_offset: int | None = None, field_prefix: str = "") -> RowError:
+    """Turn msgspec's `Expected ... - at `$[3].detections[0].confidence`` into (row 3, field, message)."""
+    text = str(exc)
+    row: int | None = None
+    field = ""
+    match = _PATH.match(text)
+    if match:
+        text, field = match["message"], match["field"]
+        row = int(match["row"]) if match["row"] is not None else None
+    prefixed = _FIELD_PREFIX.match(text)
+    if prefixed:  # errors raised in __post_init__ name their field first ("bbox: ...")
+        text = prefixed["message"]
+        field = f"{field}.{prefixed['field']}" if field else prefixed["field"]
+    if row_offset is not None:  # an inner array decoded on its own: its index is part of the field
+        if row is not None:
+            field = f"[{row}].{field}" if field else f"[{row}]"
+        row = row_offset
+    if field_prefix:
+        field = f"{field_prefix}{field}" if field.startswith("[") else f"{field_prefix}.{field}".rstrip(".")
+    return RowError(row=row, field=field, message=text)
+
+
+def _first_non_finite(value: Any, path: str = "") -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _first_non_finite(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _first_non_finite(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _malformed(body: bytes, exc: msgspec.DecodeError, *, ndjson: bool) -> BatchRejected:
+    """A body that is not JSON is a 400, except for NaN/Infinity (what Python's json.dumps writes for a
+    float it cannot represent): that is a bad value, a 422 naming its row and field."""
+    try:
+        rows = [json.loads(line) for line in body.splitlines() if line.strip()] if ndjson else json.loads(body)
+    except ValueError:
+        return BatchRejected(400, f"Malformed JSON body: {exc}")
+    if isinstance(rows, list):
+        for index, row in enumerate(rows):
+            field = _first_non_finite(row)
+            if field is not None:
+                error = RowError(row=index, field=field, message="Expected a finite number, got NaN or Infinity")
+                return BatchRejected(422, "Invalid batch", [error])
+    return BatchRejected(400, f"Malformed JSON body: {exc}")
+
+
+def _decode_rows(
+    body: bytes, *, ndjson: bool, array_decoder: msgspec.json.Decoder, line_decoder: msgspec.json.Decoder
+) -> list:
+    try:
+        rows: list = line_decoder.decode_lines(body) if ndjson else array_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise BatchRejected(422, "Invalid batch", [_row_error(exc)]) from None
+    except msgspec.DecodeError as exc:
+        raise _malformed(body, exc, ndjson=ndjson) from None
+    if not rows:
+        raise BatchRejected(422, "The batch is empty.")
+    if len(rows) > settings.TELEMETRY_BATCH_HARD_LIMIT:
+        raise BatchRejected(
+            413, f"The batch has {len(rows)} rows; the limit is {settings.TELEMETRY_BATCH_HARD_LIMIT} per request."
+        )
+    return rows
+
+
+def is_ndjson(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() in NDJSON_CONTENT_TYPES
+
+
+def frames_decode(body: bytes, *, ndjson: bool = False) -> FrameBatch:
+    """Decode and validate a batch of frames (a JSON array, or NDJSON: one frame per line).
+
+    Raises BatchRejected: 400 malformed JSON, 413 too many frames, 422 an invalid value (row and field
+    named: naive timestamp, NaN, confidence outside 0..1, bad bbox, oversize JSON, duplicate frame).
+    """
+    frames: list[FrameIn] = _decode_rows(
+        body, ndjson=ndjson, array_decoder=_frames_decoder, line_decoder=_frame_line_decoder
+    )
+    max_json = settings.TELEMETRY_MAX_JSON_BYTES
+    max_detections = settings.TELEMETRY_MAX_DETECTIONS_PER_FRAME
+    detections: list[list[DetectionIn]] = []
+    seen: set[tuple[uuid.UUID, datetime]] = set()
+    for index, frame in enumerate(frames):
+        raw = frame.detections
+        if len(raw) > max_json:
+            message = f"The detections JSON is {len(raw)} bytes; the limit is {max_json}."
+            raise BatchRejected(422, "Invalid batch", [RowError(index, "detections", message)])
+        try:
+            decoded = _detections_decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            raise BatchRejected(
+                422, "Invalid batch", [_row_error(exc, row_offset=index, field_prefix="detections")]
+            ) from None
+        if len(decoded) > max_detections:
+            message = f"{len(decoded)} detections; the limit is {max_detections} per frame."
+            raise BatchRejected(422, "Invalid batch", [RowError(index, "detections", message)])
+        key = (frame.camera_id, frame.timestamp)
+        if key in seen:
+            message = "Another frame of this batch has the same camera_id and timestamp."
+            raise BatchRejected(422, "Invalid batch", [RowError(index, "timestamp", message)])
+        seen.add(key)
+        detections.append(decoded)
+    return FrameBatch(frames=frames, detections=detections)
+
+
+def metrics_decode(body: bytes, *, ndjson: bool = False) -> list[MetricIn]:
+    """Decode and validate a batch of system metrics (JSON array or NDJSON). Raises BatchRejected."""
+    metrics: list[MetricIn] = _decode_rows(
+        body, ndjson=ndjson, array_decoder=_metrics_decoder, line_decoder=_metric_line_decoder
+    )
+    max_json = settings.TELEMETRY_MAX_JSON_BYTES
+    for index, metric in enumerate(metrics):
+        if metric.labels and len(msgspec.json.encode(metric.labels)) > max_json:
+            raise BatchRejected(422, "Invalid batch", [RowError(index, "labels", f"Labels exceed {max_json} bytes.")])
+    return metrics
+
+
+def frame_statuses_decode(body: bytes) -> list[FrameStatusIn]:
+    """Decode and validate a batch of processing-status updates (JSON array). Raises BatchRejected."""
+    updates: list[FrameStatusIn] = _decode_rows(
+        body, ndjson=False, array_decoder=_statuses_decoder, line_decoder=_statuses_decoder
+    )
+    seen: set[tuple[uuid.UUID, datetime]] = set()
+    for index, update in enumerate(updates):
+        key = (update.camera_id, update.timestamp)
+        if key in seen:
+            message = "Another update of this batch addresses the same frame."
+            raise BatchRejected(422, "Invalid batch", [RowError(index, "timestamp", message)])
+        seen.add(key)
+    return updates

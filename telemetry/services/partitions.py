@@ -1,0 +1,137 @@
+"""Create the telemetry partitions the configuration asks for (`manage.py partitions apply`)."""
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+from psqlextra.partitioning.constants import AUTO_PARTITIONED_COMMENT
+from psycopg import sql
+
+from its_camera.db.locks import advisory_lock
+from telemetry.partitioning import PartitionedTable, UtcTimePartition, partitioned_tables
+from telemetry.selectors.partitions import PartitionRange, partition_ranges
+
+__all__ = ["PartitionAction", "PartitionPlanItem", "partitions_apply", "partitions_plan"]
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAME = "telemetry.partitions"
+# A partition is created under a brief ACCESS EXCLUSIVE lock on the DEFAULT partition; give up
+# rather than queue behind a long reader (and stall every insert queued behind us).
+LOCK_TIMEOUT = "5s"
+
+
+class PartitionAction:
+    EXISTS = "exists"
+    CREATE = "create"
+    OVERLAPS = "overlaps"  # another partition (e.g. from an earlier size setting) covers part of the range
+
+
+@dataclass(frozen=True)
+class PartitionPlanItem:
+    table: str
+    partition: str
+    start: datetime
+    end: datetime
+    action: str
+    detail: str = ""
+    moved_rows: int = 0
+
+
+def _plan_table(table: PartitionedTable, moment: datetime) -> list[PartitionPlanItem]:
+    existing = partition_ranges(table.table)
+    by_name = {r.name: r for r in existing}
+    items = []
+    for partition in table.strategy.partitions_around(moment):
+        full_name = f"{table.table}_{partition.name()}"
+        same = by_name.get(full_name)
+        if same is not None and (same.start, same.end) == (partition.start, partition.end):
+            action, detail = PartitionAction.EXISTS, ""
+        else:
+            overlapping = [r.name for r in existing if r.overlaps(partition.start, partition.end)]
+            if overlapping:
+                action, detail = PartitionAction.OVERLAPS, ", ".join(overlapping)
+            else:
+                action, detail = PartitionAction.CREATE, ""
+        items.append(
+            PartitionPlanItem(
+                table=table.table,
+                partition=full_name,
+                start=partition.start,
+                end=partition.end,
+                action=action,
+                detail=detail,
+            )
+        )
+    return items
+
+
+def partitions_plan(*, moment: datetime | None = None) -> list[PartitionPlanItem]:
+    """What `partitions_apply` would do at `moment` (default: now): one item per wanted partition."""
+    moment = moment or timezone.now()
+    return [item for table in partitioned_tables() for item in _plan_table(table, moment)]
+
+
+def _default_partition(ranges: list[PartitionRange]) -> str | None:
+    return next((r.name for r in ranges if r.is_default), None)
+
+
+def _create_partition(table: PartitionedTable, partition: UtcTimePartition) -> int:
+    """Create one partition in one transaction; rows of its range waiting in the DEFAULT partition are
+    moved into it (PostgreSQL refuses to create it while they are there). Returns the rows moved."""
+    parent = sql.Identifier(table.table)
+    name = sql.Identifier(f"{table.table}_{partition.name()}")
+    start, end = sql.Literal(partition.start), sql.Literal(partition.end)
+    moved = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        pg = cursor.cursor
+        pg.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
+        pg.execute("SET LOCAL TIME ZONE 'UTC'")
+        default = _default_partition(partition_ranges(table.table))
+        if default is not None:
+            default_table = sql.Identifier(default)
+            in_range = sql.SQL('"timestamp" >= {} AND "timestamp" < {}').format(start, end)
+            pg.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE {})").format(default_table, in_range))
+            if pg.fetchone()[0]:
+                pg.execute(sql.SQL("CREATE TEMPORARY TABLE moving_rows (LIKE {}) ON COMMIT DROP").format(parent))
+                pg.execute(
+                    sql.SQL(
+                        "WITH moved AS (DELETE FROM {} WHERE {} RETURNING *)"
+                        " INSERT INTO moving_rows SELECT * FROM moved"
+                    ).format(default_table, in_range)
+                )
+                moved = pg.rowcount
+        pg.execute(
+            sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(name, parent, start, end)
+        )
+        pg.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(name, sql.Literal(AUTO_PARTITIONED_COMMENT)))
+        if moved:
+            pg.execute(sql.SQL("INSERT INTO {} SELECT * FROM moving_rows").format(parent))
+    if moved:
+        logger.warning("Moved %d rows of %s from the DEFAULT partition into %s", moved, table.table, partition.name())
+    return moved
+
+
+def partitions_apply(*, moment: datetime | None = None) -> list[PartitionPlanItem] | None:
+    """Create every missing partition the configuration asks for at `moment` (default: now), each in its
+    own short transaction. Idempotent; safe to run twice at once (the second run returns None at once).
+    Returns the plan items with what was done."""
+    moment = moment or timezone.now()
+    with advisory_lock(LOCK_NAME) as acquired:
+        if not acquired:
+            logger.info("Partition maintenance already running elsewhere; skipped")
+            return None
+        done = []
+        for table in partitioned_tables():
+            wanted = {f"{table.table}_{p.name()}": p for p in table.strategy.partitions_around(moment)}
+            for item in _plan_table(table, moment):
+                if item.action != PartitionAction.CREATE:
+                    done.append(item)
+                    continue
+                moved = _create_partition(table, wanted[item.partition])
+                logger.debug("Created partition %s [%s, %s)", item.partition, item.start, item.end)
+                done.append(dataclasses.replace(item, moved_rows=moved))
+        return done

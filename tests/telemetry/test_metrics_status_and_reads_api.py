@@ -1,0 +1,172 @@
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from its_camera.choices import ApiScope
+from telemetry.models import FrameMetadata, SystemMetric
+from tests.conftest import ApiClient
+from tests.telemetry.conftest import frame_payload, table_counts
+
+pytestmark = pytest.mark.django_db
+
+
+def metric(camera=None, **overrides):
+    body = {"timestamp": datetime.now(UTC).isoformat(), "name": "fps", "value": 29.7, "labels": {"gpu": "0"}}
+    if camera is not None:
+        body["camera_id"] = str(camera.id)
+    return body | overrides
+
+
+def test_metrics_are_written_with_labels_and_update_last_seen(api_client, camera, partitions):
+    batch = [metric(camera), metric(camera, name="gpu_utilization", value=0.83, alert_level="warning"), metric(None)]
+
+    response = api_client.post_json("/api/v1/metrics", batch)
+
+    assert response.status_code == 201
+    assert response.json() == {"metrics": 3, "cameras": 1}
+    stored = {m.name: m for m in SystemMetric.objects.filter(camera=camera)}
+    assert stored["gpu_utilization"].alert_level == "warning"
+    assert stored["fps"].labels == {"gpu": "0"}
+    assert SystemMetric.objects.filter(camera__isnull=True).count() == 1
+    camera.refresh_from_db()
+    assert camera.last_seen_at is not None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"value": "fast"}, "value"),
+        ({"timestamp": "2026-11-25T10:00:00"}, "timestamp"),
+        ({"name": "no spaces allowed"}, "name"),
+        ({"camera_id": str(uuid.uuid4())}, "camera_id"),
+        ({"alert_level": "panic"}, "alert_level"),
+    ],
+)
+def test_a_bad_metric_rejects_the_batch_and_writes_nothing(api_client, camera, partitions, overrides, field):
+    response = api_client.post_json("/api/v1/metrics", [metric(camera), metric(camera) | overrides])
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["row"] == 1
+    assert response.json()["detail"][0]["field"] == field
+    assert table_counts()["system_metrics"] == 0
+
+
+def test_an_infinite_metric_value_is_refused(api_client, camera):
+    body = json.dumps([metric(camera, value=float("inf"))])
+
+    response = api_client.post("/api/v1/metrics", data=body, content_type="application/json")
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "value"
+    assert table_counts()["system_metrics"] == 0
+
+
+def test_metrics_retry_with_idempotency_key_is_a_no_op(api_client, camera, partitions):
+    batch = [metric(camera)]
+    api_client.post_json("/api/v1/metrics", batch, HTTP_IDEMPOTENCY_KEY="m-1")
+
+    retry = api_client.post_json("/api/v1/metrics", batch, HTTP_IDEMPOTENCY_KEY="m-1")
+
+    assert retry.status_code == 201
+    assert retry["Idempotent-Replayed"] == "true"
+    assert SystemMetric.objects.count() == 1
+
+
+def stored_frames(api_client, camera, count, **overrides):
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    frames = [
+        frame_payload(camera, index, start=start, processing_status="pending", **overrides) for index in range(count)
+    ]
+    assert api_client.post_json("/api/v1/frames", frames).status_code == 201
+    return frames
+
+
+def test_status_updates_address_frames_by_camera_and_timestamp(api_client, camera, partitions):
+    frames = stored_frames(api_client, camera, 3)
+    updates = [
+        {"camera_id": frames[0]["camera_id"], "timestamp": frames[0]["timestamp"], "processing_status": "failed"},
+        {
+            "camera_id": frames[2]["camera_id"],
+            "timestamp": frames[2]["timestamp"],
+            "processing_status": "completed",
+            "processing_time_ms": 41.0,
+        },
+        {"camera_id": frames[1]["camera_id"], "timestamp": "2020-01-01T00:00:00Z", "processing_status": "failed"},
+    ]
+
+    response = api_client.patch_json("/api/v1/frames/status", updates)
+
+    assert response.status_code == 200
+    assert response.json() == {"updated": 2, "missing": [2]}
+    by_number = {f.frame_number: f for f in FrameMetadata.objects.all()}
+    assert by_number[0].processing_status == "failed"
+    assert by_number[0].processing_time_ms == 12.5  # kept when not given
+    assert (by_number[2].processing_status, by_number[2].processing_time_ms) == ("completed", 41.0)
+    assert by_number[1].processing_status == "pending"
+
+
+def test_a_bad_status_update_changes_nothing(api_client, camera, partitions):
+    frames = stored_frames(api_client, camera, 2)
+    updates = [
+        {"camera_id": frames[0]["camera_id"], "timestamp": frames[0]["timestamp"], "processing_status": "failed"},
+        {"camera_id": frames[1]["camera_id"], "timestamp": frames[1]["timestamp"], "processing_status": "exploded"},
+    ]
+
+    response = api_client.patch_json("/api/v1/frames/status", updates)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0] | {"message": ""} == {"row": 1, "field": "processing_status", "message": ""}
+    assert set(FrameMetadata.objects.values_list("processing_status", flat=True)) == {"pending"}
+
+
+def test_a_status_update_is_pruned_to_one_partition(camera, partitions):
+    from django.db import connection
+
+    from telemetry.services.batches import FrameStatusIn
+    from telemetry.services.frames import STATUS_UPDATE_SQL, status_update_params
+
+    moment = datetime.now(UTC)
+    update = FrameStatusIn(camera_id=camera.id, timestamp=moment, processing_status="failed")
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + STATUS_UPDATE_SQL, status_update_params([update]))
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert set(re.findall(r"frame_metadata_(?:p\d+|default)", plan)) == {f"frame_metadata_p{moment:%Y%m%d}"}
+
+
+def test_frames_are_listed_newest_first_for_a_camera_and_range_with_a_cursor(api_client, make_camera, partitions):
+    camera, other = make_camera(), make_camera()
+    frames = stored_frames(api_client, camera, 5)
+    stored_frames(api_client, other, 2)
+    since = frames[0]["timestamp"]
+
+    first = api_client.get("/api/v1/frames", {"camera_id": str(camera.id), "since": since, "page_size": 3})
+    second = api_client.get(first.json()["next"])
+
+    assert first.status_code == 200
+    numbers = [f["frame_number"] for f in first.json()["results"]] + [
+        f["frame_number"] for f in second.json()["results"]
+    ]
+    assert numbers == [4, 3, 2, 1, 0]
+    assert first.json()["results"][0]["detections"][0]["object_type"] == "car"
+    assert second.json()["next"] is None
+
+
+def test_frames_can_be_filtered_by_status_and_need_the_read_scope(api_client, make_api_key, camera, partitions):
+    stored_frames(api_client, camera, 2)
+    earlier = datetime.now(UTC) - timedelta(minutes=5)
+    api_client.post_json("/api/v1/frames", [frame_payload(camera, 9, start=earlier, processing_status="failed")])
+    writer = ApiClient(make_api_key(ApiScope.TELEMETRY_WRITE).raw_key)
+
+    failed = api_client.get("/api/v1/frames", {"camera_id": str(camera.id), "processing_status": "failed"})
+
+    assert [f["frame_number"] for f in failed.json()["results"]] == [9]
+    assert writer.get("/api/v1/frames", {"camera_id": str(camera.id)}).status_code == 403
+    bad_range = api_client.get(
+        "/api/v1/frames",
+        {"camera_id": str(camera.id), "since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+    )
+    assert bad_range.status_code == 422
