@@ -212,7 +212,7 @@ def prepare(environment: dict[str, str]) -> dict[str, str]:
 
 
 # Idempotent management commands run after migrating on every start (partitions ahead, demo data).
-START_UP_COMMANDS: list[tuple[str, ...]] = []
+START_UP_COMMANDS: list[tuple[str, ...]] = [("seed_demo",)]
 
 
 def command_run(port: int) -> int:

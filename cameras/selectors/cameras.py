@@ -3,6 +3,7 @@ index meant for it (see docs/cameras.md and bench/cameras.py, which prints the p
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -12,6 +13,29 @@ from cameras.choices import ConnectionStatus
 from cameras.credentials import contains_credentials
 from cameras.models import Camera, RealtimeCameraStatus, Zone
 from cameras.models.cameras import camera_point
+
+# The same thresholds as the realtime_camera_status view (migration 0002).
+STREAMING_WITHIN = timedelta(seconds=30)
+RECENT_WITHIN = timedelta(minutes=5)
+
+
+def connection_status_at(last_seen_at: datetime | None, *, now: datetime) -> ConnectionStatus:
+    """What the realtime view would say for a camera last seen at `last_seen_at`, computed in Python
+    (admin lists show it for every row without querying the view per row)."""
+    if last_seen_at is not None and last_seen_at > now - STREAMING_WITHIN:
+        return ConnectionStatus.STREAMING
+    if last_seen_at is not None and last_seen_at > now - RECENT_WITHIN:
+        return ConnectionStatus.RECENT
+    return ConnectionStatus.STALE
+
+
+def connection_status_filter(status: str, *, now: datetime) -> Q:
+    """A Camera filter on `last_seen_at` equivalent to the view's connection_status = `status`."""
+    if status == ConnectionStatus.STREAMING:
+        return Q(last_seen_at__gt=now - STREAMING_WITHIN)
+    if status == ConnectionStatus.RECENT:
+        return Q(last_seen_at__gt=now - RECENT_WITHIN, last_seen_at__lte=now - STREAMING_WITHIN)
+    return Q(last_seen_at__isnull=True) | Q(last_seen_at__lte=now - RECENT_WITHIN)
 
 
 @dataclass(frozen=True)
