@@ -1,9 +1,10 @@
 """Fixtures shared by every test. Tests run against real PostgreSQL and Redis (see `make test`)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.db import connections
 from django.test import Client
 
 from its_camera.choices import ApiScope
@@ -23,6 +24,16 @@ class ApiClient(Client):
 
     def patch_json(self, path: str, data: Any, **extra: Any) -> Any:
         return self.patch(path, data=data, content_type="application/json", **extra)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_connection_pools_last(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Servers started by tests (live_server, uvicorn) leave pooled connections open to the test database;
+    close the pools before pytest-django drops it."""
+    yield
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            connection.close_pool()
 
 
 @pytest.fixture

@@ -1,0 +1,95 @@
+"""An operator's walk through the admin in a real browser: Debian's Chromium driven by Playwright
+(no browser download), against a live server on the test database. Screenshots of each page are
+saved under test-artifacts/screenshots/ for a person to look at."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.urls import reverse
+
+from cameras.choices import CameraStatus
+from cameras.models import Camera, Zone
+
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
+PASSWORD = "a walk through the admin"
+
+sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium; .ci/run installs it)"
+)
+
+
+@pytest.fixture
+def page(live_server, django_user_model, monkeypatch) -> Iterator["sync_api.Page"]:
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are still sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    django_user_model.objects.create_superuser("operator", "", PASSWORD)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900}, base_url=live_server.url)
+        page.set_default_timeout(15_000)
+        yield page
+        browser.close()
+        # The ORM calls made while Playwright's loop runs used connections of their own context.
+        connections.close_all()
+
+
+def snap(page: "sync_api.Page", name: str) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_operator_logs_in_creates_a_zone_and_a_camera_and_runs_a_bulk_action(page):
+    page.goto(reverse("admin:login"))
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/")
+    snap(page, "01-admin-index")
+
+    page.goto(reverse("admin:cameras_zone_add"))
+    page.fill("#id_name", "Harbour district")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+    assert Zone.objects.filter(name="Harbour district").exists()
+
+    page.goto(reverse("admin:cameras_camera_add"))
+    page.fill("#id_name", "Harbour Rd / Quay St")
+    page.fill("#id_location", "Harbour Rd at Quay St")
+    page.fill("#id_latitude", "59.9")
+    page.fill("#id_longitude", "10.7")
+    page.select_option("#id_zone", label="Harbour district")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+    camera = Camera.objects.get(name="Harbour Rd / Quay St")
+    assert camera.zone is not None
+    assert camera.zone.name == "Harbour district"
+    snap(page, "02-camera-created")
+
+    page.goto(reverse("admin:cameras_camera_changelist"))
+    page.check(f"input[name=_selected_action][value='{camera.pk}']")
+    page.select_option("select[name=action]", "set_maintenance")
+    page.click("button[name=index]")
+    page.wait_for_selector(".messagelist .success")
+    camera.refresh_from_db()
+    assert camera.status == CameraStatus.MAINTENANCE
+    snap(page, "03-bulk-maintenance")
+
+    page.goto(reverse("admin:cameras_camera_fleet_status"))
+    assert page.locator("h1").first.inner_text() == "Fleet status"
+    snap(page, "04-fleet-status")
