@@ -212,7 +212,7 @@ def prepare(environment: dict[str, str]) -> dict[str, str]:
 
 
 # Idempotent management commands run after migrating on every start (partitions ahead, demo data).
-START_UP_COMMANDS: list[tuple[str, ...]] = [("seed_demo",)]
+START_UP_COMMANDS: list[tuple[str, ...]] = [("partitions", "apply"), ("seed_demo",)]
 
 
 def command_run(port: int) -> int:
@@ -263,6 +263,12 @@ def command_run(port: int) -> int:
             base = f"http://127.0.0.1:{port}"
             if wait_for_http(f"{base}/health/live", timeout=60):
                 banner(base, credentials)
+                # A small simulated fleet on every start, so the admin and status pages show live data
+                # (about 8 frames/s); FLEET_SIMULATOR=0 turns it off. It retries rather than exits on errors.
+                if os.environ.get("FLEET_SIMULATOR", "1") != "0" and "demo_api_key" in credentials:
+                    fleet = ["--cameras", "4", "--fps", "2", "--url", f"{base}/api/v1"]
+                    fleet_environment = {**environment, "FLEET_API_KEY": credentials["demo_api_key"]}
+                    group.start("fleet", [PYTHON, "manage.py", "simulate_fleet", *fleet], fleet_environment)
             while not stop_requested.wait(0.5):
                 exited = group.first_exited()
                 if exited:

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         items = partitions_apply()
         if items is None:
             raise CommandError("Another partition run holds the lock; nothing done.")
-        self._print(items)
+        self._print([item for item in items if item.action != PartitionAction.EXISTS])
         created = sum(item.action == PartitionAction.CREATE for item in items)
         moved = sum(item.moved_rows for item in items)
         self.stdout.write(self.style.SUCCESS(f"Created {created} partition(s); moved {moved} row(s) out of DEFAULT."))

@@ -47,12 +47,21 @@ class Command(BaseCommand):
             senders=options["senders"],
             write=self.stdout.write,
         )
-        ids = simulator.register_cameras()
+        ids = self._register(simulator)
         self.stdout.write(f"fleet: {len(ids)} cameras at {options['fps']:g} fps each -> {base_url}")
         try:
             simulator.run(duration=options["duration"])
         except KeyboardInterrupt:
             self.stdout.write("fleet: stopped")
+
+    def _register(self, simulator: FleetSimulator) -> list:
+        # Under `make run` an exit would stop web, worker and beat too: keep trying instead.
+        while True:
+            try:
+                return simulator.register_cameras()
+            except (OSError, RuntimeError) as exc:
+                self.stderr.write(f"fleet: could not register cameras ({exc}); retrying in 10 s")
+                time.sleep(10)
 
     @staticmethod
     def _demo_key() -> str:
