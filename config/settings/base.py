@@ -97,6 +97,9 @@ def database_settings(url: str, *, environment: str) -> dict:
             "timeout": DB_POOL_TIMEOUT,
         },
     }
+    # The pool checks a connection before handing it out: after a server restart a stale connection is
+    # replaced instead of failing the request that drew it.
+    config["CONN_HEALTH_CHECKS"] = True
     config["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
     # Transaction pooling hands each transaction a different server connection: a named (server-side)
     # cursor would outlive its transaction's connection.
