@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -85,16 +86,17 @@ def pgbouncer(transactional_db: None) -> Iterator[int]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture
-def app_through_pgbouncer(pgbouncer: int) -> Iterator[str]:
-    """The web application served by uvicorn, every query going through PgBouncer's web pool."""
+@pytest.fixture(params=["its_camera_web"])
+def app_through_pgbouncer(request: pytest.FixtureRequest, pgbouncer: int) -> Iterator[str]:
+    """The application served by uvicorn, every query going through one of PgBouncer's pools
+    (`its_camera_web` unless a test parametrizes it indirectly)."""
     user = connection.get_connection_params().get("user", "postgres")
     port = free_port()
     log = Path(tempfile.mkstemp(prefix="its-uvicorn-", suffix=".log")[1])
     environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"postgres://{user}@127.0.0.1:{pgbouncer}/its_camera_web",
+        "DATABASE_URL": f"postgres://{user}@127.0.0.1:{pgbouncer}/{request.param}",
         "DB_BEHIND_PGBOUNCER": "1",
     }
     with log.open("w") as output:
@@ -146,3 +148,40 @@ def test_admin_and_api_work_through_pgbouncer(app_through_pgbouncer, django_user
         assert response.status_code == 302, response.text
         for page in ("/admin/", "/admin/its_camera/apikey/", "/admin/django_celery_beat/periodictask/"):
             assert client.get(page).status_code == 200, page
+
+
+@pytest.mark.parametrize("app_through_pgbouncer", ["its_camera_ingest"], indirect=True)
+def test_ingest_works_through_the_ingest_pool(app_through_pgbouncer):
+    from telemetry.models import Detection, FrameMetadata
+
+    raw_key = api_key_create(name="ingest through pgbouncer", scopes=list(ApiScope.values)).raw_key
+    headers = {"X-API-Key": raw_key}
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+
+    with httpx.Client(base_url=app_through_pgbouncer, headers=headers, timeout=30) as client:
+        camera_id = client.post("/api/v1/cameras", json={"name": "pgbouncer camera"}).json()["id"]
+        for batch in range(5):  # COPY in several transactions, each on whichever server connection is free
+            frames = [
+                {
+                    "camera_id": camera_id,
+                    "timestamp": (start + timedelta(seconds=batch * 100 + i)).isoformat(),
+                    "frame_number": batch * 100 + i,
+                    "detections": [{"object_type": "car", "confidence": 0.8, "bbox": [0, 0, 10, 10]}],
+                }
+                for i in range(100)
+            ]
+            response = client.post("/api/v1/frames", json=frames, headers={"Idempotency-Key": f"pgb-{batch}"})
+            assert response.status_code == 201, response.text
+        replay = client.post("/api/v1/frames", json=frames, headers={"Idempotency-Key": "pgb-4"})
+        assert replay.status_code == 201
+        status = client.patch(
+            "/api/v1/frames/status",
+            json=[{"camera_id": camera_id, "timestamp": start.isoformat(), "processing_status": "failed"}],
+        )
+        assert status.status_code == 200, status.text
+        listed = client.get("/api/v1/frames", params={"camera_id": camera_id, "since": start.isoformat()})
+        assert listed.status_code == 200, listed.text
+
+    assert FrameMetadata.objects.filter(camera_id=camera_id).count() == 500
+    assert Detection.objects.filter(camera_id=camera_id).count() == 500
+    assert FrameMetadata.objects.get(camera_id=camera_id, timestamp=start).processing_status == "failed"
