@@ -20,6 +20,7 @@ from ninja.pagination import paginate
 from its_camera.api.auth import ApiKeyAuth
 from its_camera.api.errors import error_response
 from its_camera.api.pagination import CursorPage
+from its_camera.api.throttling import ApiKeyRateThrottle
 from its_camera.choices import ApiScope
 from telemetry.choices import ProcessingStatus
 from telemetry.selectors.frames import frame_list
@@ -46,6 +47,7 @@ from telemetry.services.ingest import (
 router = Router(tags=["telemetry"])
 
 write_auth = ApiKeyAuth(ApiScope.TELEMETRY_WRITE)
+ingest_throttle = ApiKeyRateThrottle("ingest", setting="API_INGEST_RATE_LIMIT_PER_SECOND")
 read_auth = ApiKeyAuth(ApiScope.TELEMETRY_READ)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -169,6 +171,7 @@ class FrameFilters(Schema):
 @router.post(
     "/frames",
     auth=write_auth,
+    throttle=ingest_throttle,
     response={201: FrameIngestOut},
     summary="Push a batch of frames, each with its detections",
     description=(
@@ -196,6 +199,7 @@ def frames_create(request: HttpRequest) -> HttpResponse:
 @router.post(
     "/metrics",
     auth=write_auth,
+    throttle=ingest_throttle,
     response={201: MetricIngestOut},
     summary="Push a batch of system metrics",
     description=(
@@ -220,6 +224,7 @@ def metrics_create(request: HttpRequest) -> HttpResponse:
 @router.patch(
     "/frames/status",
     auth=write_auth,
+    throttle=ingest_throttle,
     response={200: FrameStatusOut},
     summary="Update the processing status of frames",
     description=(

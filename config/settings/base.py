@@ -147,6 +147,9 @@ API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SEC
 NINJA_PAGINATION_PER_PAGE = env.int("API_PAGE_SIZE", default=100)
 NINJA_PAGINATION_MAX_PER_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=1000)
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
+# Requests per second per API key on the ingest endpoints (0: no limit); counted in Redis.
+API_INGEST_RATE_LIMIT_PER_SECOND = env.int("API_INGEST_RATE_LIMIT_PER_SECOND", default=50)
+API_RATE_LIMIT_REDIS_TIMEOUT_SECONDS = env.float("API_RATE_LIMIT_REDIS_TIMEOUT_SECONDS", default=0.2)
 
 # --- Cameras: offline alerts (cameras.tasks.raise_stale_camera_alerts, see docs/cameras.md) ---
 CAMERA_OFFLINE_AFTER_SECONDS = env.int("CAMERA_OFFLINE_AFTER_SECONDS", default=300)  # silent this long: alert

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, Throttled
 from psycopg_pool import PoolTimeout
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,11 @@ def install_error_handlers(api: NinjaAPI) -> None:
     @handler(AuthenticationError)
     def unauthorized(request: HttpRequest, exc: Exception) -> HttpResponse:
         return error_response(401, "Missing, unknown or revoked API key.", WWW_Authenticate='Bearer realm="api"')
+
+    @handler(Throttled)
+    def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+        retry_after = str(max(1, int(exc.wait or 1)))
+        return error_response(429, "Rate limit exceeded for this API key; retry later.", Retry_After=retry_after)
 
     @handler(DjangoValidationError)
     def invalid(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:

@@ -10,6 +10,7 @@ from config.urls import urlpatterns as project_urlpatterns
 from its_camera.api.auth import ApiKeyAuth
 from its_camera.api.errors import install_error_handlers
 from its_camera.api.pagination import CursorPage
+from its_camera.api.throttling import ApiKeyRateThrottle
 from its_camera.choices import ApiScope
 from its_camera.models import ApiKey
 
@@ -34,6 +35,13 @@ def read(request: HttpRequest) -> dict:
 @api.post("/echo", auth=ApiKeyAuth(ApiScope.CAMERAS_WRITE))
 def echo(request: HttpRequest, payload: EchoIn) -> dict:
     return payload.dict()
+
+
+@api.post(
+    "/ingest", auth=ApiKeyAuth(), throttle=ApiKeyRateThrottle("test-ingest", setting="API_INGEST_RATE_LIMIT_PER_SECOND")
+)
+def ingest(request: HttpRequest) -> dict:
+    return {"ok": True}
 
 
 @api.get("/boom")
