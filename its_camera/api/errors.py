@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, Throttled
@@ -60,6 +60,14 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     for exception_class in (OperationalError, InterfaceError, PoolTimeout):
         api.add_exception_handler(exception_class, unavailable)
+
+    @handler(DataError)
+    def unacceptable_value(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # A value that passed validation but that PostgreSQL refuses (a NUL character in text, a time zone
+        # offset past ±15:59, a number out of a column's range): the client's input, so a 422, not a 500.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid value"
+        logger.info("API request refused by the database as invalid input: %s", reason)
+        return error_response(422, f"A value was refused by the database: {reason}")
 
     @handler(DatabaseError)
     def database_error(request: HttpRequest, exc: Exception) -> HttpResponse:

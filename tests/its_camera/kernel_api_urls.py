@@ -49,6 +49,12 @@ def boom(request: HttpRequest) -> dict:
     raise RuntimeError("something unexpected")
 
 
+@api.post("/store-text")
+def store_text(request: HttpRequest, payload: EchoIn) -> dict:
+    ApiKey.objects.create(name=payload.name, prefix=f"t{payload.count}", hashed_key="x")
+    return {"ok": True}
+
+
 @api.get("/db-down")
 def db_down(request: HttpRequest) -> dict:
     raise OperationalError("server closed the connection unexpectedly")

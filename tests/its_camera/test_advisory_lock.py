@@ -31,6 +31,8 @@ def test_lock_held_elsewhere_is_reported_not_waited_for():
         other.execute("SELECT pg_advisory_lock(%s)", [lock_key("job")])
         with advisory_lock("job") as acquired:
             assert acquired is False
+        # Released explicitly: a closed connection's backend exits, and frees its locks, a moment later.
+        other.execute("SELECT pg_advisory_unlock(%s)", [lock_key("job")])
     with advisory_lock("job") as acquired:
         assert acquired is True
 

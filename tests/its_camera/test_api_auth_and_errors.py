@@ -5,6 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from its_camera.choices import ApiScope
+from its_camera.models import ApiKey
 from its_camera.services.api_keys import api_key_revoke
 from tests.conftest import ApiClient
 
@@ -81,6 +82,15 @@ def test_unexpected_exception_is_a_json_500_not_a_page():
     client = ApiClient(raise_request_exception=False)
     detail = assert_json_error(client.get("/api/kernel/boom"), 500)
     assert "something unexpected" not in detail  # internals are logged, not shown
+
+
+@pytest.mark.django_db(transaction=True)  # the refused statement breaks an enclosing test transaction
+def test_a_value_the_database_refuses_is_422_and_nothing_is_stored(anonymous_api_client):
+    response = anonymous_api_client.post_json("/api/kernel/store-text", {"name": "nul\u0000byte", "count": 1})
+
+    detail = assert_json_error(response, 422)
+    assert "NUL" in detail
+    assert not ApiKey.objects.exists()
 
 
 def test_database_outage_is_503_with_retry_after(anonymous_api_client):

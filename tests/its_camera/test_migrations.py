@@ -65,7 +65,11 @@ def migrate(url: str, *args: str) -> None:
     environment = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     result = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", *args],
-        cwd=PROJECT_DIR, env=environment, capture_output=True, text=True, timeout=300,
+        cwd=PROJECT_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, f"migrate {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
 
