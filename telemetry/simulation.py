@@ -8,6 +8,7 @@ import json
 import logging
 import queue
 import random
+import socket
 import threading
 import time
 import uuid
@@ -123,7 +124,12 @@ class ApiSession:
     def _connect(self) -> http.client.HTTPConnection:
         if self.connection is None:
             factory = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-            self.connection = factory(self.host, self.port, timeout=self.timeout)
+            connection = factory(self.host, self.port, timeout=self.timeout)
+            connection.connect()
+            # http.client writes headers and body separately; with Nagle on, the body waits for the
+            # server's delayed ACK (40 ms a request).
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.connection = connection
         return self.connection
 
     def request(
