@@ -1,0 +1,288 @@
+"""Operators' admin for retention: policies (editable, with a dry-run preview), archive runs (read-only, with
+a restore action), job runs, and the partition health page. Beat schedules are django-celery-beat's admin."""
+
+from functools import partial
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import BigIntegerField, Case, OuterRef, QuerySet, Subquery, Value, When
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from archival.choices import ArchiveAction, ArchiveReason, ArchiveState
+from archival.conf import archival_setting
+from archival.models import ArchiveRun, JobRun, PartitionHealth, RetentionPolicy
+from archival.selectors.partitions import tables_health
+from archival.selectors.retention import retention_plan, table_sizes
+from archival.targets import is_partitioned
+from archival.tasks import restore_archive
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "—"
+    number = float(value)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if number < 1024 or unit == "TB":
+            return f"{number:.0f} {unit}" if unit == "B" else f"{number:.1f} {unit}"
+        number /= 1024
+    return str(value)
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(admin.ModelAdmin):
+    list_display = ["name", "table", "keep", "method", "enabled", "size_against_cap", "last_run"]
+    list_editable = ["enabled"]
+    list_filter = ["enabled", "method"]
+    search_fields = ["name", "table"]
+    readonly_fields = ["created_at", "updated_at"]
+    fields = [
+        "name",
+        "table",
+        "keep_for",
+        "keep_unit",
+        "method",
+        "enabled",
+        "size_cap_bytes",
+        "description",
+        "created_at",
+        "updated_at",
+    ]
+    actions = ["preview"]
+    change_form_template = "admin/archival/retentionpolicy/change_form.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        preview = path(
+            "<int:policy_id>/preview/",
+            self.admin_site.admin_view(self.preview_view),
+            name="archival_retentionpolicy_preview",
+        )
+        return [preview, *super().get_urls()]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RetentionPolicy]:
+        # One catalog query for every table's size and one subquery for the latest run: no per-row queries.
+        sizes = table_sizes()
+        latest = ArchiveRun.objects.filter(policy=OuterRef("pk")).order_by("-started_at", "-id")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                current_bytes=Case(
+                    *[When(table=table, then=Value(size)) for table, size in sizes.items()],
+                    default=Value(None),
+                    output_field=BigIntegerField(),
+                ),
+                last_run_at=Subquery(latest.values("started_at")[:1]),
+                last_run_state=Subquery(latest.values("state")[:1]),
+            )
+        )
+
+    @admin.display(description="keep for", ordering="keep_for")
+    def keep(self, obj: RetentionPolicy) -> str:
+        return obj.keep_for_display
+
+    @admin.display(description="size / cap")
+    def size_against_cap(self, obj: RetentionPolicy) -> str:
+        if not is_partitioned(obj.table):
+            return "—"
+        size = getattr(obj, "current_bytes", None)
+        if not obj.size_cap_bytes:
+            return f"{_size(size)} (no cap)"
+        ratio = (size or 0) / obj.size_cap_bytes
+        colour = "#c62828" if ratio >= 1 else "#f9a825" if ratio >= 0.8 else "#2e7d32"
+        return format_html(
+            '<span style="color:{}">{} of {} ({}%)</span>',
+            colour,
+            _size(size),
+            _size(obj.size_cap_bytes),
+            f"{ratio * 100:.0f}",
+        )
+
+    @admin.display(description="last run")
+    def last_run(self, obj: RetentionPolicy) -> str:
+        started = getattr(obj, "last_run_at", None)
+        if started is None:
+            return "—"
+        return f"{started:%Y-%m-%d %H:%M} {getattr(obj, 'last_run_state', '')}"
+
+    def _plan_page(self, request: HttpRequest, policies: list[RetentionPolicy]) -> TemplateResponse:
+        now = timezone.now()
+        limit = archival_setting("ARCHIVE_MAX_PARTITIONS_PER_RUN")
+        plans = retention_plan(now=now, policies=policies, limit=limit)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Retention preview (dry run)",
+            "opts": self.model._meta,
+            "plans": plans,
+            "now": now,
+            "limit": limit,
+            "size": _size,
+        }
+        return TemplateResponse(request, "admin/archival/retention_preview.html", context)
+
+    def preview_view(self, request: HttpRequest, policy_id: int) -> TemplateResponse:
+        policy = get_object_or_404(RetentionPolicy, pk=policy_id)
+        return self._plan_page(request, [policy])
+
+    @admin.action(description="Preview the next run of selected policies (dry run)")
+    def preview(self, request: HttpRequest, queryset: QuerySet[RetentionPolicy]) -> TemplateResponse:
+        return self._plan_page(request, list(queryset))
+
+
+@admin.register(ArchiveRun)
+class ArchiveRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "started_at",
+        "action",
+        "table",
+        "partition",
+        "state",
+        "rows",
+        "file_size",
+        "duration",
+        "policy_name",
+        "reason",
+    ]
+    list_filter = ["state", "action", "table", "reason", "policy_name"]
+    search_fields = ["partition", "location", "error"]
+    date_hierarchy = "started_at"
+    list_select_related = ["policy"]
+    actions = ["restore"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="bytes", ordering="bytes")
+    def file_size(self, obj: ArchiveRun) -> str:
+        return _size(obj.bytes)
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, obj: ArchiveRun) -> str:
+        return "—" if obj.duration_ms is None else f"{obj.duration_ms / 1000:.1f} s"
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # Read-only admin: actions are offered to whoever may view, the restore itself checks more below.
+        actions = super().get_actions(request)
+        if not request.user.has_perm("archival.view_archiverun"):
+            actions.pop("restore", None)
+        return actions
+
+    @admin.action(description="Restore selected archives (re-create the partition, load the rows back)")
+    def restore(self, request: HttpRequest, queryset: QuerySet[ArchiveRun]) -> None:
+        if not request.user.is_superuser:
+            self.message_user(request, "Only a superuser can restore archives.", messages.ERROR)
+            return
+        selected = list(queryset.order_by("started_at"))
+        refused = [run for run in selected if not run.is_restorable]
+        if refused:
+            names = ", ".join(f"#{run.pk}" for run in refused[:10])
+            self.message_user(
+                request,
+                f"Nothing queued: {names} {'is' if len(refused) == 1 else 'are'} not an export whose partition was "
+                "dropped (only those have an archive to restore).",
+                messages.ERROR,
+            )
+            return
+        user = getattr(request.user, "username", "")
+        with transaction.atomic():
+            queued = [
+                ArchiveRun.objects.create(
+                    action=ArchiveAction.RESTORE,
+                    reason=ArchiveReason.OPERATOR,
+                    table=run.table,
+                    partition=run.partition,
+                    range_start=run.range_start,
+                    range_end=run.range_end,
+                    policy=run.policy,
+                    policy_name=run.policy_name,
+                    restored_from=run,
+                    state=ArchiveState.QUEUED,
+                    requested_by=user,
+                    started_at=timezone.now(),
+                )
+                for run in selected
+            ]
+            for run in queued:
+                transaction.on_commit(partial(restore_archive.delay, run.pk))
+        self.message_user(
+            request, f"Queued {len(queued)} restore(s); follow them in this list (action “restore”).", messages.SUCCESS
+        )
+
+
+@admin.register(JobRun)
+class JobRunAdmin(admin.ModelAdmin):
+    list_display = ["started_at", "job", "state", "duration", "summary", "error"]
+    list_filter = ["job", "state"]
+    date_hierarchy = "started_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, obj: JobRun) -> str:
+        return "—" if obj.duration_ms is None else f"{obj.duration_ms / 1000:.1f} s"
+
+
+@admin.register(PartitionHealth)
+class PartitionHealthAdmin(admin.ModelAdmin):
+    """Not a list of rows: the changelist is the partition health page (catalog queries only)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        now = timezone.now()
+        policies = {p.table: p for p in RetentionPolicy.objects.all()}
+        tables = []
+        for health in tables_health(now=now):
+            policy = policies.get(health.table)
+            cap = policy.size_cap_bytes if policy else None
+            tables.append(
+                {
+                    "health": health,
+                    "policy": policy,
+                    "cutoff": policy.cutoff(now) if policy and policy.enabled else None,
+                    "cap": cap,
+                    "cap_percent": round(health.total_bytes / cap * 100) if cap else None,
+                    "partitions": [
+                        {"detail": d, "size": _size(d.total_bytes), "held": d.hold_until and d.hold_until > now}
+                        for d in health.partitions
+                    ],
+                    "total_size": _size(health.total_bytes),
+                    "cap_size": _size(cap),
+                }
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Partition health",
+            "opts": self.model._meta,
+            "tables": tables,
+            "now": now,
+            "archive_runs_url": reverse("admin:archival_archiverun_changelist"),
+            "policies_url": reverse("admin:archival_retentionpolicy_changelist"),
+            "schedules_url": reverse("admin:django_celery_beat_periodictask_changelist") + "?q=archival",
+        }
+        return TemplateResponse(request, "admin/archival/partition_health.html", context)

@@ -1,3 +1,239 @@
-from ninja import Router
+"""Read-only archival endpoints: archive runs, partition health, retention policies and their dry-run plan.
+Retention itself runs from beat, the admin or `manage.py archive`, never from an HTTP request."""
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import BigIntegerField, Case, Value, When
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from ninja import Query, Router, Schema
+from ninja.pagination import paginate
+
+from archival.choices import ArchiveAction, ArchiveState
+from archival.conf import archival_setting
+from archival.models import ArchiveRun, RetentionPolicy
+from archival.selectors.partitions import tables_health
+from archival.selectors.retention import retention_plan, table_sizes
+from archival.targets import RetentionTable
+from its_camera.api.auth import ApiKeyAuth
+from its_camera.api.pagination import CursorPage
+from its_camera.choices import ApiScope
 
 router = Router(tags=["archival"])
+read_auth = ApiKeyAuth(ApiScope.TELEMETRY_READ)
+
+
+class ArchiveRunOut(Schema):
+    id: int
+    action: str
+    reason: str
+    state: str
+    policy: str
+    table: str
+    partition: str
+    range_start: datetime | None
+    range_end: datetime | None
+    rows: int | None
+    bytes: int | None
+    checksum: str
+    content_checksum: str
+    location: str
+    manifest_location: str
+    restored_from: int | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    error: str
+
+    @staticmethod
+    def resolve_policy(obj: ArchiveRun) -> str:
+        return obj.policy_name
+
+    @staticmethod
+    def resolve_restored_from(obj: ArchiveRun) -> int | None:
+        return obj.restored_from_id
+
+
+class ArchiveRunFilters(Schema):
+    table: RetentionTable | None = None
+    state: ArchiveState | None = None
+    action: ArchiveAction | None = None
+    policy: str | None = None
+    partition: str | None = None
+
+
+@router.get(
+    "/archive-runs",
+    auth=read_auth,
+    response=list[ArchiveRunOut],
+    summary="Archive runs (exports, drops, deletes, restores), newest first",
+)
+@paginate(CursorPage, ordering=("-started_at", "-id"))
+def archive_run_list(request: HttpRequest, filters: Query[ArchiveRunFilters]) -> Any:
+    runs = ArchiveRun.objects.all()
+    if filters.table:
+        runs = runs.filter(table=filters.table.value)
+    if filters.state:
+        runs = runs.filter(state=filters.state.value)
+    if filters.action:
+        runs = runs.filter(action=filters.action.value)
+    if filters.policy:
+        runs = runs.filter(policy_name=filters.policy)
+    if filters.partition:
+        runs = runs.filter(partition=filters.partition)
+    return runs
+
+
+@router.get("/archive-runs/{run_id}", auth=read_auth, response=ArchiveRunOut, summary="One archive run")
+def archive_run_detail(request: HttpRequest, run_id: int) -> ArchiveRun:
+    return get_object_or_404(ArchiveRun, pk=run_id)
+
+
+class PartitionOut(Schema):
+    name: str
+    start: datetime | None
+    end: datetime | None
+    is_default: bool
+    total_bytes: int
+    estimated_rows: int | None
+    last_analyze: datetime | None
+    restore_hold_until: datetime | None
+
+
+class TableHealthOut(Schema):
+    table: str
+    partition_size: str
+    partition_count: int
+    total_bytes: int
+    size_cap_bytes: int | None
+    default_partition_has_rows: bool
+    default_partition_estimated_rows: int | None
+    current_partition_missing: bool
+    covered_until: datetime | None
+    periods_ahead: int
+    wanted_ahead: int
+    next_missing: datetime
+    retention_cutoff: datetime | None
+    partitions: list[PartitionOut] | None = None
+
+
+class PartitionHealthOut(Schema):
+    generated_at: datetime
+    ok: bool
+    tables: list[TableHealthOut]
+
+
+class PartitionFilters(Schema):
+    table: RetentionTable | None = None
+    details: bool = False
+
+
+@router.get(
+    "/partitions",
+    auth=read_auth,
+    response=PartitionHealthOut,
+    summary="Partition health per telemetry table (catalog only; `details=true` lists every partition)",
+)
+def partition_health(request: HttpRequest, filters: Query[PartitionFilters]) -> dict[str, Any]:
+    now = timezone.now()
+    policies = {p.table: p for p in RetentionPolicy.objects.all()}
+    tables = []
+    for health in tables_health(now=now):
+        if filters.table and health.table != filters.table.value:
+            continue
+        policy = policies.get(health.table)
+        tables.append(
+            {
+                "table": health.table,
+                "partition_size": health.size,
+                "partition_count": sum(not d.is_default for d in health.partitions),
+                "total_bytes": health.total_bytes,
+                "size_cap_bytes": policy.size_cap_bytes if policy else None,
+                "default_partition_has_rows": health.default_has_rows,
+                "default_partition_estimated_rows": health.default_estimated_rows,
+                "current_partition_missing": health.current_missing,
+                "covered_until": health.covered_until,
+                "periods_ahead": health.periods_ahead,
+                "wanted_ahead": health.wanted_ahead,
+                "next_missing": health.next_missing,
+                "retention_cutoff": policy.cutoff(now) if policy and policy.enabled else None,
+                "partitions": [{**d.__dict__, "restore_hold_until": d.hold_until} for d in health.partitions]
+                if filters.details
+                else None,
+            }
+        )
+    ok = all(not t["current_partition_missing"] and not t["default_partition_has_rows"] for t in tables)
+    return {"generated_at": now, "ok": ok, "tables": tables}
+
+
+class RetentionPolicyOut(Schema):
+    id: int
+    name: str
+    table: str
+    keep_for: int
+    keep_unit: str
+    method: str
+    enabled: bool
+    size_cap_bytes: int | None
+    table_bytes: int | None
+    cutoff: datetime
+
+    @staticmethod
+    def resolve_cutoff(obj: RetentionPolicy) -> datetime:
+        return obj.cutoff(timezone.now())
+
+
+class PlannedActionOut(Schema):
+    action: str
+    reason: str
+    partition: str
+    start: datetime | None
+    end: datetime | None
+    estimated_rows: int | None
+    total_bytes: int | None
+    beyond_this_run: bool
+
+
+class RetentionPlanOut(Schema):
+    policy: str
+    table: str
+    cutoff: datetime
+    table_bytes: int | None
+    size_cap_bytes: int | None
+    actions: list[PlannedActionOut]
+
+
+@router.get("/retention-policies", auth=read_auth, response=list[RetentionPolicyOut], summary="Retention policies")
+@paginate(CursorPage, ordering=("id",))
+def retention_policy_list(request: HttpRequest) -> Any:
+    sizes = table_sizes()
+    return RetentionPolicy.objects.annotate(
+        table_bytes=Case(
+            *[When(table=table, then=Value(size)) for table, size in sizes.items()],
+            default=Value(None),
+            output_field=BigIntegerField(),
+        )
+    )
+
+
+@router.get(
+    "/retention-policies/{name}/plan",
+    auth=read_auth,
+    response=RetentionPlanOut,
+    summary="What the next retention run would do for this policy (dry run: nothing changes)",
+)
+def retention_policy_plan(request: HttpRequest, name: str) -> dict[str, Any]:
+    policy = get_object_or_404(RetentionPolicy, name=name)
+    plan = retention_plan(
+        now=timezone.now(), policies=[policy], limit=archival_setting("ARCHIVE_MAX_PARTITIONS_PER_RUN")
+    )[0]
+    return {
+        "policy": policy.name,
+        "table": policy.table,
+        "cutoff": plan.cutoff,
+        "table_bytes": plan.table_bytes,
+        "size_cap_bytes": policy.size_cap_bytes,
+        "actions": [item.__dict__ for item in plan.actions],
+    }

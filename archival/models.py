@@ -1,0 +1,148 @@
+"""Retention policies, what each archive run did, and what each beat job did."""
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from archival.choices import ArchiveAction, ArchiveReason, ArchiveState, JobState, KeepUnit, RetentionMethod
+from archival.targets import RetentionTable, is_partitioned
+
+__all__ = ["ArchiveRun", "JobRun", "PartitionHealth", "RetentionPolicy", "months_before"]
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """`moment` shifted back by calendar months, the day clamped to the target month's length."""
+    year, month_index = divmod(moment.month - 1 - months, 12)
+    year += moment.year
+    month = month_index + 1
+    next_month = moment.replace(year=year + month // 12, month=month % 12 + 1, day=1)
+    last_day = (next_month - timedelta(days=1)).day
+    return moment.replace(year=year, month=month, day=min(moment.day, last_day))
+
+
+class RetentionPolicy(models.Model):
+    """How long one table keeps its rows, and what happens to older ones (the seed's archive_data_policy)."""
+
+    name = models.SlugField(max_length=64, unique=True, help_text="e.g. frame_metadata_retention")
+    table = models.CharField(max_length=64, choices=RetentionTable.choices, unique=True)
+    keep_for = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(100 * 366)], help_text="How long rows are kept."
+    )
+    keep_unit = models.CharField(max_length=8, choices=KeepUnit.choices, default=KeepUnit.MONTHS)
+    method = models.CharField(max_length=8, choices=RetentionMethod.choices)
+    enabled = models.BooleanField(default=True)
+    size_cap_bytes = models.BigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Partitioned tables only: past this size the oldest partitions go first (same path).",
+    )
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "archival_retention_policy"
+        ordering = ["table"]
+        verbose_name_plural = "retention policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def keep_for_display(self) -> str:
+        return f"{self.keep_for} {self.keep_unit if self.keep_for != 1 else self.keep_unit.rstrip('s')}"
+
+    def cutoff(self, now: datetime) -> datetime:
+        """Rows older than this go; a partition goes only when its whole range ends at or before it."""
+        if self.keep_unit == KeepUnit.MONTHS:
+            return months_before(now, self.keep_for)
+        return now - timedelta(days=self.keep_for)
+
+    def clean(self) -> None:
+        errors = {}
+        if self.table and not is_partitioned(self.table):
+            if self.method == RetentionMethod.EXPORT:
+                errors["method"] = "Export is for partitioned tables; plain tables are deleted in batches."
+            if self.size_cap_bytes is not None:
+                errors["size_cap_bytes"] = "A size cap applies to partitioned tables only."
+        if errors:
+            raise ValidationError(errors)
+
+
+class ArchiveRun(models.Model):
+    """One partition exported/dropped, one batch-delete run, or one restore: what, how much, where, and how it went."""
+
+    policy = models.ForeignKey(RetentionPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    policy_name = models.CharField(max_length=64, blank=True, help_text="Kept when the policy is deleted.")
+    action = models.CharField(max_length=16, choices=ArchiveAction.choices)
+    reason = models.CharField(max_length=16, choices=ArchiveReason.choices, default=ArchiveReason.EXPIRED)
+    table = models.CharField(max_length=64)
+    partition = models.CharField(max_length=128, blank=True)
+    range_start = models.DateTimeField(null=True, blank=True)
+    range_end = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=ArchiveState.choices, default=ArchiveState.RUNNING)
+    rows = models.BigIntegerField(null=True, blank=True)
+    bytes = models.BigIntegerField(null=True, blank=True, help_text="Size of the archive file (compressed).")
+    checksum = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the archive file.")
+    content_checksum = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the uncompressed rows.")
+    location = models.CharField(max_length=500, blank=True, help_text="Archive file, in the archive storage.")
+    manifest_location = models.CharField(max_length=500, blank=True)
+    restored_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="restores")
+    requested_by = models.CharField(max_length=150, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "archival_archive_run"
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["-started_at", "-id"], name="idx_archive_run_started"),
+            models.Index(fields=["table", "partition"], name="idx_archive_run_partition"),
+            models.Index(fields=["state"], name="idx_archive_run_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.partition or self.table} ({self.state})"
+
+    @property
+    def is_restorable(self) -> bool:
+        return self.action == ArchiveAction.EXPORT and self.state == ArchiveState.DROPPED and bool(self.location)
+
+
+class JobRun(models.Model):
+    """One run of a beat job (ensure_partitions, apply_retention, sweep_default_partitions)."""
+
+    job = models.CharField(max_length=100)
+    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "archival_job_run"
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["job", "-started_at"], name="idx_job_run_job_started")]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.started_at:%Y-%m-%d %H:%M} ({self.state})"
+
+
+class PartitionHealth(models.Model):
+    """No table: the admin's entry for the partition health page (archival/admin.py), listed on the index."""
+
+    class Meta:
+        managed = False
+        db_table = "archival_partition_health_page"  # never created, never queried
+        verbose_name = "partition health"
+        verbose_name_plural = "partition health"
+        default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return "partition health"

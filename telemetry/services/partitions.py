@@ -2,6 +2,7 @@
 
 import dataclasses
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +15,14 @@ from its_camera.db.locks import advisory_lock
 from telemetry.partitioning import PartitionedTable, UtcTimePartition, partitioned_tables
 from telemetry.selectors.partitions import PartitionRange, partition_ranges
 
-__all__ = ["PartitionAction", "PartitionPlanItem", "partitions_apply", "partitions_plan"]
+__all__ = [
+    "PartitionAction",
+    "PartitionPlanItem",
+    "partition_create",
+    "partitions_apply",
+    "partitions_plan",
+    "register_partition_floor",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +36,28 @@ class PartitionAction:
     EXISTS = "exists"
     CREATE = "create"
     OVERLAPS = "overlaps"  # another partition (e.g. from an earlier size setting) covers part of the range
+    EXPIRED = "expired"  # ends before what retention keeps: it would be dropped as soon as it was created
+
+
+# Retention lives in the archival app, which telemetry does not import: it registers a provider of the oldest
+# moment worth keeping per table (archival.apps), so a catch-up after downtime creates nothing retention
+# would drop at once.
+PartitionFloorProvider = Callable[[datetime], Mapping[str, datetime]]
+_floor_providers: list[PartitionFloorProvider] = []
+
+
+def register_partition_floor(provider: PartitionFloorProvider) -> None:
+    """Register `provider(moment) -> {table: floor}`: partitions ending at or before a floor are not created."""
+    if provider not in _floor_providers:
+        _floor_providers.append(provider)
+
+
+def _floors(moment: datetime) -> dict[str, datetime]:
+    floors: dict[str, datetime] = {}
+    for provider in _floor_providers:
+        for table, floor in provider(moment).items():
+            floors[table] = max(floor, floors.get(table, floor))
+    return floors
 
 
 @dataclass(frozen=True)
@@ -41,7 +71,7 @@ class PartitionPlanItem:
     moved_rows: int = 0
 
 
-def _plan_table(table: PartitionedTable, moment: datetime) -> list[PartitionPlanItem]:
+def _plan_table(table: PartitionedTable, moment: datetime, floor: datetime | None = None) -> list[PartitionPlanItem]:
     existing = partition_ranges(table.table)
     by_name = {r.name: r for r in existing}
     items = []
@@ -50,6 +80,8 @@ def _plan_table(table: PartitionedTable, moment: datetime) -> list[PartitionPlan
         same = by_name.get(full_name)
         if same is not None and (same.start, same.end) == (partition.start, partition.end):
             action, detail = PartitionAction.EXISTS, ""
+        elif floor is not None and partition.end <= floor:
+            action, detail = PartitionAction.EXPIRED, f"retention keeps rows from {floor:%Y-%m-%d %H:%M} UTC"
         else:
             overlapping = [r.name for r in existing if r.overlaps(partition.start, partition.end)]
             if overlapping:
@@ -72,11 +104,18 @@ def _plan_table(table: PartitionedTable, moment: datetime) -> list[PartitionPlan
 def partitions_plan(*, moment: datetime | None = None) -> list[PartitionPlanItem]:
     """What `partitions_apply` would do at `moment` (default: now): one item per wanted partition."""
     moment = moment or timezone.now()
-    return [item for table in partitioned_tables() for item in _plan_table(table, moment)]
+    floors = _floors(moment)
+    return [item for table in partitioned_tables() for item in _plan_table(table, moment, floors.get(table.table))]
 
 
 def _default_partition(ranges: list[PartitionRange]) -> str | None:
     return next((r.name for r in ranges if r.is_default), None)
+
+
+def partition_create(*, table: PartitionedTable, partition: UtcTimePartition) -> int:
+    """Create one partition (moving its rows out of the DEFAULT partition); returns the rows moved. Callers
+    hold the LOCK_NAME advisory lock (partitions_apply does) so two creators never race."""
+    return _create_partition(table, partition)
 
 
 def _create_partition(table: PartitionedTable, partition: UtcTimePartition) -> int:
@@ -125,9 +164,10 @@ def partitions_apply(*, moment: datetime | None = None) -> list[PartitionPlanIte
             logger.info("Partition maintenance already running elsewhere; skipped")
             return None
         done = []
+        floors = _floors(moment)
         for table in partitioned_tables():
             wanted = {f"{table.table}_{p.name()}": p for p in table.strategy.partitions_around(moment)}
-            for item in _plan_table(table, moment):
+            for item in _plan_table(table, moment, floors.get(table.table)):
                 if item.action != PartitionAction.CREATE:
                     done.append(item)
                     continue

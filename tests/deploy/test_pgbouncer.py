@@ -22,6 +22,7 @@ from django.db import connection
 
 from its_camera.choices import ApiScope
 from its_camera.services.api_keys import api_key_create
+from telemetry.services.partitions import partitions_apply
 
 DEPLOY_INI = Path(settings.BASE_DIR) / "deploy" / "pgbouncer.ini"
 PGBOUNCER = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
@@ -129,6 +130,7 @@ def test_pgbouncer_runs_deploy_ini_in_transaction_mode(pgbouncer):
 def test_admin_and_api_work_through_pgbouncer(app_through_pgbouncer, django_user_model):
     django_user_model.objects.create_superuser("operator", "", "correct horse battery")
     raw_key = api_key_create(name="through pgbouncer", scopes=list(ApiScope.values)).raw_key
+    partitions_apply()  # readiness includes "partitions ahead" (archival)
 
     with httpx.Client(base_url=app_through_pgbouncer, timeout=10) as client:
         assert client.get("/health/ready").json()["status"] == "ok"

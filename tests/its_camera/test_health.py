@@ -4,6 +4,8 @@ import time
 import pytest
 from django.db import connection
 
+from telemetry.services.partitions import partitions_apply
+
 
 def closed_port() -> int:
     with socket.socket() as sock:
@@ -19,6 +21,8 @@ def test_live_answers_without_touching_services(client):
 
 @pytest.mark.django_db
 def test_ready_when_database_and_redis_answer(client):
+    partitions_apply()  # the "partitions" check (archival) wants the current and next partitions
+
     response = client.get("/health/ready")
 
     assert response.status_code == 200

@@ -1,0 +1,46 @@
+"""Archive storage backends that misbehave the way real ones do, configured through STORAGES["archive"]."""
+
+import threading
+from typing import Any
+
+from django.core.files.storage import FileSystemStorage
+
+
+class TruncatingStorage(FileSystemStorage):
+    """Loses the tail of every archive file it stores (a disk filling up, an interrupted upload)."""
+
+    def _save(self, name: str, content: Any) -> str:
+        saved = super()._save(name, content)
+        if saved.endswith(".copy.gz"):
+            path = self.path(saved)
+            with open(path, "r+b") as handle:
+                handle.truncate(max(1, self.size(saved) // 2))
+        return saved
+
+
+class CorruptingStorage(FileSystemStorage):
+    """Flips one byte in the middle of every archive file it stores (bit rot, a bad copy)."""
+
+    def _save(self, name: str, content: Any) -> str:
+        saved = super()._save(name, content)
+        if saved.endswith(".copy.gz"):
+            path = self.path(saved)
+            with open(path, "r+b") as handle:
+                handle.seek(self.size(saved) // 2)
+                byte = handle.read(1)
+                handle.seek(-1, 1)
+                handle.write(bytes([byte[0] ^ 0xFF]))
+        return saved
+
+
+class BlockingStorage(FileSystemStorage):
+    """Holds the first archive save until the test says go, so a second run can be started meanwhile."""
+
+    entered = threading.Event()
+    release = threading.Event()
+
+    def _save(self, name: str, content: Any) -> str:
+        if name.endswith(".copy.gz"):
+            type(self).entered.set()
+            type(self).release.wait(timeout=30)
+        return super()._save(name, content)
