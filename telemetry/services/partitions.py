@@ -149,6 +149,8 @@ def _create_partition(table: PartitionedTable, partition: UtcTimePartition) -> i
         pg.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(name, sql.Literal(AUTO_PARTITIONED_COMMENT)))
         if moved:
             pg.execute(sql.SQL("INSERT INTO {} SELECT * FROM moving_rows").format(parent))
+            # ON COMMIT DROP is not enough when the caller's transaction creates several partitions.
+            pg.execute("DROP TABLE moving_rows")
     if moved:
         logger.warning("Moved %d rows of %s from the DEFAULT partition into %s", moved, table.table, partition.name())
     return moved

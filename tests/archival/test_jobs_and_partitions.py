@@ -1,0 +1,172 @@
+"""Beat jobs: partitions ahead (and not behind retention), the DEFAULT-partition sweep, job records and alerts."""
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from archival import tasks
+from archival.choices import JobState
+from archival.models import JobRun
+from archival.selectors.partitions import partitions_missing
+from cameras.choices import AlertKind, AlertSeverity, AlertState
+from cameras.models import Alert
+from its_camera.db.locks import lock_key
+from tests.archival.conftest import count_rows, insert_frames, partition_names
+
+NOW = datetime(2026, 11, 25, 22, 45, tzinfo=UTC)  # 07:45 the next day in Tokyo, 17:45 in New York
+
+
+def bounds(partition: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL TIME ZONE 'UTC'")
+        cursor.execute("SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = %s", [partition])
+        return cursor.fetchone()[0]
+
+
+def test_ensure_partitions_is_idempotent_and_utc_aligned_under_a_non_utc_session(policies):
+    with connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'Asia/Tokyo'")
+    try:
+        first = tasks.ensure_partitions(now=NOW.isoformat())
+        second = tasks.ensure_partitions(now=NOW.isoformat())
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+
+    assert (first["state"], first["created"], first["expired"]) == (JobState.SUCCEEDED, 16 + 16 + 8, 0)
+    assert (second["created"], second["existing"]) == (0, 40)
+    assert bounds("frame_metadata_p20261125") == (
+        "FOR VALUES FROM ('2026-11-25 00:00:00+00') TO ('2026-11-26 00:00:00+00')"
+    )
+    assert "frame_metadata_p20261209" in partition_names("frame_metadata")  # 14 days ahead
+    assert "system_metrics_p202705" in partition_names("system_metrics")  # 6 months ahead
+    assert list(JobRun.objects.values_list("job", "state")) == [(tasks.ENSURE_PARTITIONS, JobState.SUCCEEDED)] * 2
+    assert partitions_missing(now=NOW) == []
+
+
+@override_settings(TELEMETRY_PARTITIONS_BEHIND=10)
+def test_catching_up_after_downtime_skips_partitions_retention_would_drop_at_once(policies):
+    detections = policies["detections"]
+    detections.keep_for, detections.keep_unit = 3, "days"  # cut-off 2026-11-22 22:45
+    detections.save()
+
+    result = tasks.ensure_partitions(now=NOW.isoformat())
+
+    created = sorted(p for p in partition_names("detections") if not p.endswith("default"))
+    assert created[0] == "detections_p20261122"  # straddles the cut-off: kept; the 7 days before are not created
+    assert result["expired"] == 7
+    assert "frame_metadata_p20261115" in partition_names("frame_metadata")  # frames keep 6 months: all 10 behind
+
+
+def test_rows_in_the_default_partition_are_alerted_and_moved(policies):
+    insert_frames(datetime(2026, 11, 20, 6, tzinfo=UTC), 40, step_seconds=60)  # no partitions at all yet
+    insert_frames(datetime(2026, 11, 22, 6, tzinfo=UTC), 10, step_seconds=60)
+    insert_frames(datetime(2031, 1, 1, tzinfo=UTC), 2)  # a camera clock years ahead
+
+    outcome = tasks.sweep_default_partitions(now=NOW.isoformat())
+
+    assert outcome["frame_metadata"] == {"found": 52, "moved": 50, "left": 2}
+    assert {"frame_metadata_p20261120", "frame_metadata_p20261122"} <= partition_names("frame_metadata")
+    assert count_rows("frame_metadata_p20261120") == 40
+    assert count_rows("frame_metadata_default") == 2
+    alert = Alert.objects.get(kind=AlertKind.PARTITION_DEFAULT_ROWS, subject="frame_metadata")
+    assert (alert.state, alert.severity) == (AlertState.OPEN, AlertSeverity.WARNING)
+    assert alert.details["moved"] == 50
+    assert "beyond the partitions-ahead window" in alert.message
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM frame_metadata_default")
+    tasks.sweep_default_partitions(now=NOW.isoformat())
+
+    alert.refresh_from_db()
+    assert alert.state == AlertState.RESOLVED
+
+
+def test_a_row_in_default_blocks_nothing_when_ensure_creates_its_partition(policies):
+    insert_frames(datetime(2026, 11, 26, 1, tzinfo=UTC), 5)  # tomorrow, before tomorrow's partition exists
+
+    result = tasks.ensure_partitions(now=NOW.isoformat())
+
+    assert result["moved_rows"] == 5
+    assert count_rows("frame_metadata_p20261126") == 5
+    assert count_rows("frame_metadata_default") == 0
+
+
+def test_a_failed_job_is_recorded_and_raises_an_alert_and_the_next_good_run_resolves_it(policies, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("catalog unreachable")
+
+    monkeypatch.setattr(tasks, "partitions_ensure", broken)
+    with pytest.raises(RuntimeError):
+        tasks.ensure_partitions(now=NOW.isoformat())
+
+    run = JobRun.objects.get()
+    assert (run.state, run.error) == (JobState.FAILED, "RuntimeError: catalog unreachable")
+    alert = Alert.objects.get(kind=AlertKind.JOB_FAILED, subject=tasks.ENSURE_PARTITIONS)
+    assert (alert.state, alert.severity) == (AlertState.OPEN, AlertSeverity.CRITICAL)
+
+    monkeypatch.undo()
+    tasks.ensure_partitions(now=NOW.isoformat())
+
+    alert.refresh_from_db()
+    assert alert.state == AlertState.RESOLVED
+
+
+def test_retention_with_a_failed_archive_records_a_failed_job_and_an_archival_alert(policies, settings, tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the archive directory should be")
+    settings.ARCHIVE_ROOT = str(blocker / "archive")
+    tasks.ensure_partitions(now=(NOW - timedelta(days=200)).isoformat())
+    insert_frames(NOW - timedelta(days=200), 10)
+
+    outcome = tasks.apply_retention(now=NOW.isoformat(), policy="frame_metadata_retention")
+
+    assert outcome["state"] == JobState.FAILED
+    assert outcome["failed"] == 1
+    assert count_rows("frame_metadata") == 10
+    assert Alert.objects.filter(kind=AlertKind.ARCHIVAL_FAILED, state=AlertState.OPEN).count() == 1
+
+
+def test_a_job_whose_lock_is_held_elsewhere_is_skipped_and_recorded(policies):
+    params = connection.get_connection_params()
+    params.pop("options", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [lock_key(f"job:{tasks.APPLY_RETENTION}")])
+
+        outcome = tasks.apply_retention(now=NOW.isoformat())
+
+    assert outcome["state"] == JobState.SKIPPED
+    assert JobRun.objects.get().state == JobState.SKIPPED
+
+
+def test_readiness_fails_while_the_current_or_next_partition_is_missing(client, policies):
+    missing = client.get("/health/ready")
+    tasks.ensure_partitions()
+    ready = client.get("/health/ready")
+
+    assert missing.status_code == 503
+    assert missing.json()["checks"]["partitions"]["ok"] is False
+    assert "frame_metadata from" in missing.json()["detail"]
+    assert ready.json()["checks"]["partitions"] == {
+        "ok": True,
+        "status": "ok",
+        "ms": ready.json()["checks"]["partitions"]["ms"],
+    }
+
+
+def test_the_beat_schedules_exist_after_migrating():
+    from django_celery_beat.models import PeriodicTask
+
+    scheduled = dict(PeriodicTask.objects.filter(task__startswith="archival.").values_list("task", "enabled"))
+
+    assert scheduled == {
+        tasks.ENSURE_PARTITIONS: True,
+        tasks.SWEEP_DEFAULT_PARTITIONS: True,
+        tasks.APPLY_RETENTION: True,
+    }
+
+
+pytestmark = pytest.mark.django_db
