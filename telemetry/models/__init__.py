@@ -2,13 +2,33 @@ from .detections import Detection, DetectionRecord
 from .frames import FrameMetadata, FrameMetadataRecord
 from .idempotency import IdempotencyKey
 from .metrics import SystemMetric, SystemMetricRecord
+from .rollups import (
+    NIL_SCOPE_ID,
+    DetectionDailyRollup,
+    DetectionHourlyRollup,
+    DetectionMinuteRollup,
+    FrameDailyRollup,
+    FrameHourlyRollup,
+    FrameMinuteRollup,
+    RollupScope,
+    RollupWatermark,
+)
 
 __all__ = [
+    "NIL_SCOPE_ID",
     "Detection",
+    "DetectionDailyRollup",
+    "DetectionHourlyRollup",
+    "DetectionMinuteRollup",
     "DetectionRecord",
+    "FrameDailyRollup",
+    "FrameHourlyRollup",
     "FrameMetadata",
     "FrameMetadataRecord",
+    "FrameMinuteRollup",
     "IdempotencyKey",
+    "RollupScope",
+    "RollupWatermark",
     "SystemMetric",
     "SystemMetricRecord",
 ]

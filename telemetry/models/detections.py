@@ -1,4 +1,4 @@
-from django.contrib.postgres.indexes import GistIndex
+from django.contrib.postgres.indexes import BrinIndex, GistIndex
 from django.db import models
 from django.db.models import F, Func, Q
 from psqlextra.models import PostgresPartitionedModel
@@ -53,6 +53,8 @@ class Detection(PostgresPartitionedModel):
                 name="idx_detections_track",
                 condition=Q(track_id__isnull=False),
             ),
+            # The detection rollups read a time window across all cameras (see FrameMetadata).
+            BrinIndex(fields=["timestamp"], name="idx_detections_ts_brin", pages_per_range=32),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(confidence__gte=0, confidence__lte=1), name="detections_confidence_0_1"),

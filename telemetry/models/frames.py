@@ -1,3 +1,4 @@
+from django.contrib.postgres.indexes import BrinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -55,6 +56,9 @@ class FrameMetadata(PostgresPartitionedModel):
                 name="idx_frame_metadata_failed",
                 condition=Q(processing_status=ProcessingStatus.FAILED),
             ),
+            # Rollups read a time window across all cameras; rows arrive in time order, so a BRIN index
+            # (a few pages per partition, next to nothing per insert) serves it (telemetry 0004).
+            BrinIndex(fields=["timestamp"], name="idx_frame_metadata_ts_brin", pages_per_range=32),
         ]
         constraints = [
             # The seed's (camera_id, timestamp) index, unique: a frame is identified by its camera and

@@ -1,0 +1,126 @@
+"""The beat job: locked, records its outcome, alerts on lag and on failure, scheduled by a migration, and
+the lag shows in /health/ready."""
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.db import connection
+from django_celery_beat.models import PeriodicTask
+
+from cameras.choices import AlertKind, AlertState
+from cameras.models import Alert
+from its_camera.db.locks import lock_key
+from telemetry import tasks
+from telemetry.models import FrameHourlyRollup, RollupWatermark
+
+from .test_rollups import start_watermark
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_migration_schedules_the_refresh_every_minute():
+    task = PeriodicTask.objects.get(task=tasks.REFRESH_ROLLUPS)
+    assert task.enabled
+    assert (task.interval.every, task.interval.period) == (1, "minutes")
+
+
+def test_a_run_rolls_up_new_frames_and_records_its_outcome(fleet, now, make_frames):
+    # Given frames since the watermark
+    start_watermark(now - timedelta(minutes=30))
+    make_frames(fleet.camera_ids, start=now - timedelta(minutes=30), end=now, per_camera=50)
+
+    # When the job runs
+    outcome = tasks.refresh_rollups(now=now.isoformat())
+
+    # Then it rolled them up, moved the watermark and recorded the run on it
+    assert outcome["skipped"] is False
+    assert outcome["raw_frames"] == 200
+    assert outcome["lag_seconds"] == 0
+    assert sum(FrameHourlyRollup.objects.filter(scope="fleet").values_list("frames", flat=True)) == 200
+    watermark = RollupWatermark.objects.get()
+    assert watermark.watermark == now
+    assert watermark.last_run_raw_rows == 200
+    assert watermark.last_run_rows == outcome["rows"] > 0
+    assert watermark.last_error == ""
+
+
+def test_a_second_run_while_one_holds_the_lock_does_nothing(fleet, now, make_frames):
+    # Given another session holding the job's advisory lock
+    start_watermark(now - timedelta(minutes=30))
+    params = connection.get_connection_params()
+    params.pop("options", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [lock_key(tasks.REFRESH_ROLLUPS)])
+
+        # When the job runs
+        outcome = tasks.refresh_rollups(now=now.isoformat())
+
+    # Then it skips without touching the watermark
+    assert outcome == {"skipped": True}
+    assert RollupWatermark.objects.get().watermark == now - timedelta(minutes=30)
+
+
+def test_lag_past_the_threshold_raises_the_rollup_lag_alert_and_catching_up_resolves_it(fleet, now, settings):
+    # Given a watermark two hours behind and a run allowed one one-hour step
+    settings.ROLLUP_LAG_ALERT_SECONDS = 900
+    settings.ROLLUP_MAX_STEPS_PER_RUN = 1
+    start_watermark(now.replace(minute=0) - timedelta(hours=2))
+
+    # When the job runs
+    outcome = tasks.refresh_rollups(now=now.isoformat())
+
+    # Then the watermark is still behind by more than the threshold and the alert is open
+    assert outcome["caught_up"] is False
+    alert = Alert.objects.get(kind=AlertKind.ROLLUP_LAG, state=AlertState.OPEN)
+    assert alert.details["lag_seconds"] > 900
+
+    # When later runs catch up
+    tasks.refresh_rollups(now=now.isoformat())
+    tasks.refresh_rollups(now=now.isoformat())
+
+    # Then the alert is resolved
+    alert.refresh_from_db()
+    assert alert.state == AlertState.RESOLVED
+
+
+def test_a_failing_run_raises_a_job_failed_alert_and_records_the_error(fleet, now, monkeypatch):
+    start_watermark(now - timedelta(minutes=30))
+
+    def broken(**kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(tasks, "rollups_refresh", broken)
+    with pytest.raises(RuntimeError):
+        tasks.refresh_rollups(now=now.isoformat())
+
+    alert = Alert.objects.get(kind=AlertKind.JOB_FAILED, subject=tasks.REFRESH_ROLLUPS)
+    assert "disk full" in alert.message
+    assert "disk full" in RollupWatermark.objects.get().last_error
+
+    # and the next good run resolves it
+    monkeypatch.undo()
+    tasks.refresh_rollups(now=now.isoformat())
+    alert.refresh_from_db()
+    assert alert.state == AlertState.RESOLVED
+
+
+def test_health_ready_reports_the_rollup_lag(fleet, client, settings):
+    # Before the first run
+    response = client.get("/health/ready")
+    assert response.json()["checks"]["rollups"]["status"] == "not started"
+
+    # Behind by an hour: reported, not fatal by default
+    settings.ROLLUP_LAG_ALERT_SECONDS = 900
+    from django.utils import timezone
+
+    start_watermark(timezone.now() - timedelta(hours=1))
+    check = client.get("/health/ready").json()["checks"]["rollups"]
+    assert check["ok"] is True
+    assert check["status"].startswith("lagging: 36")
+
+    # Fatal when the operator says so
+    settings.ROLLUP_LAG_FAILS_READINESS = True
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    assert "rollups" in response.json()["detail"]
