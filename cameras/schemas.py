@@ -130,12 +130,44 @@ class CameraOut(Schema):
 
     @staticmethod
     def resolve_zone_name(obj: Camera) -> str | None:
+        # Selectors annotate `zone_name`; a plain instance (just created) falls back to its zone.
+        if hasattr(obj, "zone_name"):
+            return obj.zone_name
         return obj.zone.name if obj.zone_id and obj.zone else None
 
     @staticmethod
     def resolve_distance_km(obj: Camera) -> float | None:
         distance = getattr(obj, "distance_km", None)
         return round(distance, 4) if distance is not None else None
+
+
+class CameraPageOut(Schema):
+    next: str | None
+    previous: str | None
+    results: list[CameraOut]
+
+
+def camera_payload(camera: Camera) -> dict[str, Any]:
+    """CameraOut as a plain dict, for the list endpoint's fast path (same fields, same masking)."""
+    distance = getattr(camera, "distance_km", None)
+    return {
+        "id": camera.id,
+        "name": camera.name,
+        "status": camera.status,
+        "is_active": camera.is_active,
+        "location": camera.location,
+        "latitude": camera.latitude,
+        "longitude": camera.longitude,
+        "zone_id": camera.zone_id,
+        "zone_name": CameraOut.resolve_zone_name(camera),
+        "config": mask_config(camera.config),
+        "tags": camera.tags,
+        "last_seen_at": camera.last_seen_at,
+        "last_fps": camera.last_fps,
+        "created_at": camera.created_at,
+        "updated_at": camera.updated_at,
+        "distance_km": round(distance, 4) if distance is not None else None,
+    }
 
 
 class HeartbeatIn(Schema):
@@ -165,7 +197,30 @@ class CameraStatusOut(Schema):
 
     @staticmethod
     def resolve_zone_name(obj: RealtimeCameraStatus) -> str | None:
-        return obj.zone.name if obj.zone_id and obj.zone else None
+        return getattr(obj, "zone_name", None)
+
+
+class CameraStatusPageOut(Schema):
+    next: str | None
+    previous: str | None
+    results: list[CameraStatusOut]
+
+
+def camera_status_payload(row: RealtimeCameraStatus) -> dict[str, Any]:
+    """CameraStatusOut as a plain dict, for the status endpoint's fast path."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "status": row.status,
+        "zone_id": row.zone_id,
+        "zone_name": getattr(row, "zone_name", None),
+        "location": row.location,
+        "latitude": row.latitude,
+        "longitude": row.longitude,
+        "last_seen_at": row.last_seen_at,
+        "connection_status": row.connection_status,
+        "fps_current": row.fps_current,
+    }
 
 
 # --- Alerts ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import json
 from datetime import timedelta
+from types import SimpleNamespace
 from urllib.parse import quote
 
 import pytest
@@ -7,6 +8,7 @@ from django.utils import timezone
 
 from cameras.choices import CameraStatus
 from cameras.models import Camera
+from cameras.schemas import CameraOut, CameraStatusOut
 from its_camera.choices import ApiScope
 from tests.cameras.factories import make_camera, make_zone
 from tests.conftest import ApiClient
@@ -412,3 +414,52 @@ def test_heartbeat_moves_a_camera_to_streaming(api_client):
 
     row = api_client.get("/api/v1/cameras/status").json()["results"][0]
     assert (row["name"], row["connection_status"], row["fps_current"]) == ("waking", "streaming", 15)
+
+
+def test_near_pages_through_cameras_at_the_same_spot_without_repeats_or_gaps(api_client):
+    # Cameras on one pole share a position: equal distances, told apart by the cursor's offset.
+    for number in range(5):
+        make_camera(name=f"pole-{number}", latitude=40.0, longitude=-74.0)
+    make_camera(name="elsewhere", latitude=40.5, longitude=-74.0)
+
+    seen: list[str] = []
+    url = "/api/v1/cameras?near=40.0,-74.0&page_size=2"
+    while url:
+        page = api_client.get(url).json()
+        seen += [camera["name"] for camera in page["results"]]
+        url = page["next"]
+
+    assert sorted(seen[:5]) == [f"pole-{number}" for number in range(5)]
+    assert seen[5:] == ["elsewhere"]
+
+
+def test_a_forged_near_cursor_is_400(api_client):
+    make_camera(latitude=40.0, longitude=-74.0)
+
+    response = api_client.get("/api/v1/cameras?near=40.0,-74.0&cursor=bm90IGpzb24=")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid cursor."}
+
+
+def test_list_payloads_match_the_declared_schemas(api_client):
+    # The list endpoints serialise straight to JSON; their rows must stay exactly the documented shape.
+    zone = make_zone(name="Z")
+    make_camera(name="a", zone=zone, latitude=1.0, longitude=2.0, config=SECRET_CONFIG, tags=["t"], last_fps=5.0)
+    make_camera(name="b", last_seen_at=timezone.now())
+
+    cameras = (
+        api_client.get("/api/v1/cameras").json()["results"]
+        + api_client.get("/api/v1/cameras?near=1,2").json()["results"]
+    )
+    statuses = api_client.get("/api/v1/cameras/status").json()["results"]
+
+    for row in cameras:
+        assert set(row) == set(CameraOut.model_fields)
+        CameraOut.model_validate(SimpleNamespace(**row))  # as an object: the schema's resolvers read attributes
+    for row in statuses:
+        assert set(row) == set(CameraStatusOut.model_fields)
+        CameraStatusOut.model_validate(SimpleNamespace(**row))
+    assert cameras[0]["zone_name"] == "Z"
+    assert cameras[0]["config"]["onvif"]["password"] == "********"
+    assert cameras[-1]["distance_km"] == 0.0
