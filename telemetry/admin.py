@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from telemetry import admin_dashboards  # noqa: F401 - registers the rollup status admin and its dashboard
 from telemetry.models import DetectionRecord, FrameMetadataRecord, SystemMetricRecord
 
 
