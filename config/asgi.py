@@ -1,6 +1,14 @@
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 application = get_asgi_application()
+
+if settings.DEBUG:
+    # `make run` serves the admin's static files the way runserver did; production serves collectstatic's
+    # output from the reverse proxy (docs/live.md).
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    application = ASGIStaticFilesHandler(application)

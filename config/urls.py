@@ -1,12 +1,20 @@
 from django.contrib import admin
 from django.urls import path
 
+from cameras.fleet_dashboard import fleet_snapshot
+from cameras.stream import camera_status_stream
 from config.api import api
-from its_camera import health
+from its_camera import admin_pages, health, metrics
 
 urlpatterns = [
+    # Operations pages in the admin (staff only): before admin/, whose app-label pattern would claim them.
+    path("admin/operations/health/", admin.site.admin_view(admin_pages.health_page), name="operations-health"),
+    path("admin/operations/fleet/snapshot", admin.site.admin_view(fleet_snapshot), name="operations-fleet-snapshot"),
     path("admin/", admin.site.urls),
+    # An async streaming view outside ninja, before the API's include so this path reaches it (docs/live.md).
+    path("api/v1/cameras/status/stream", camera_status_stream, name="camera-status-stream"),
     path("api/v1/", api.urls),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
+    path("metrics", metrics.metrics_view, name="metrics"),
 ]

@@ -215,6 +215,37 @@ def prepare(environment: dict[str, str]) -> dict[str, str]:
 START_UP_COMMANDS: list[tuple[str, ...]] = [("partitions", "apply"), ("seed_demo",)]
 
 
+def web_command(port: int, environment: dict[str, str]) -> list[str]:
+    """uvicorn rather than runserver: the live status stream (SSE) needs an ASGI server. It reloads on code
+    changes like runserver; config/asgi.py serves static files when DEBUG is on. Metrics of web, worker
+    and beat are summed through a fresh Prometheus multiprocess directory (docs/observability.md)."""
+    metrics_dir = STATE_DIR / "prometheus"
+    if metrics_dir.exists():
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    environment["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    watched = [
+        arg
+        for name in ("config", "its_camera", "cameras", "telemetry", "archival", "templates")
+        for arg in ("--reload-dir", str(PROJECT_DIR / name))
+    ]
+    return [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--timeout-graceful-shutdown",
+        "3",
+        "--reload",
+        *watched,
+    ]
+
+
 def command_run(port: int) -> int:
     with services() as environment:
         environment.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
@@ -225,7 +256,7 @@ def command_run(port: int) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop_requested.set())
         try:
-            group.start("web", [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}"], environment)
+            group.start("web", web_command(port, environment), environment)
             group.start(
                 "worker",
                 [

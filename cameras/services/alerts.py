@@ -20,6 +20,7 @@ from psqlextra.types import ConflictAction
 from cameras.choices import ACTIVE_ALERT_STATES, AlertKind, AlertSeverity, AlertState
 from cameras.exceptions import ConflictError
 from cameras.models import Alert, Camera
+from cameras.status_events import alerts_published
 
 SYSTEM = "system"
 
@@ -37,7 +38,7 @@ def alert_raise(
     """Open an alert, or update the active one for (camera, kind, subject) with the new message,
     severity and details. An acknowledged alert stays acknowledged: the operator already knows."""
     now = now or timezone.now()
-    return Alert.objects.on_conflict(
+    alert = Alert.objects.on_conflict(
         ["camera", "kind", "subject"],
         ConflictAction.UPDATE,
         index_predicate=Q(state__in=ACTIVE_ALERT_STATES),
@@ -56,6 +57,10 @@ def alert_raise(
         acknowledged_by="",
         resolved_by="",
     )
+    # Inserted rather than re-raised (opened_at is set on insert, never by the update): new for live subscribers.
+    if alert.opened_at >= now:
+        alerts_published(change="raised", alert_ids=[alert.pk])
+    return alert
 
 
 def alert_resolve(
@@ -70,9 +75,13 @@ def alert_resolve(
     (0 or 1). Safe to call when nothing is wrong: the condition that raised it has cleared."""
     now = now or timezone.now()
     # camera=None filters on camera IS NULL: system alerts are resolved by kind and subject alone.
-    return Alert.objects.filter(camera=camera, kind=kind, subject=subject, state__in=ACTIVE_ALERT_STATES).update(
+    resolved = Alert.objects.filter(camera=camera, kind=kind, subject=subject, state__in=ACTIVE_ALERT_STATES).update(
         state=AlertState.RESOLVED, resolved_at=now, resolved_by=resolved_by[:150], updated_at=now
     )
+    if resolved:  # live events (docs/live.md)
+        just_resolved = Q(camera=camera, kind=kind, subject=subject, state=AlertState.RESOLVED, resolved_at=now)
+        alerts_published(change="resolved", where=just_resolved)
+    return resolved
 
 
 def alert_acknowledge(*, alert: Alert, acknowledged_by: str, now: datetime | None = None) -> Alert:
@@ -82,6 +91,8 @@ def alert_acknowledge(*, alert: Alert, acknowledged_by: str, now: datetime | Non
     updated = Alert.objects.filter(pk=alert.pk, state=AlertState.OPEN).update(
         state=AlertState.ACKNOWLEDGED, acknowledged_at=now, acknowledged_by=acknowledged_by[:150], updated_at=now
     )
+    if updated:
+        alerts_published(change="acknowledged", alert_ids=[alert.pk])  # live events (docs/live.md)
     alert.refresh_from_db()
     if not updated and alert.state == AlertState.RESOLVED:
         raise ConflictError(f"Alert {alert.pk} is already resolved.")
@@ -92,8 +103,9 @@ def alert_resolve_one(*, alert: Alert, resolved_by: str, now: datetime | None = 
     """Resolve one alert by hand (an operator or an integration). Resolving a resolved alert changes
     nothing, so a retried request is harmless."""
     now = now or timezone.now()
-    Alert.objects.filter(pk=alert.pk, state__in=ACTIVE_ALERT_STATES).update(
+    if Alert.objects.filter(pk=alert.pk, state__in=ACTIVE_ALERT_STATES).update(
         state=AlertState.RESOLVED, resolved_at=now, resolved_by=resolved_by[:150], updated_at=now
-    )
+    ):
+        alerts_published(change="resolved", alert_ids=[alert.pk])  # live events (docs/live.md)
     alert.refresh_from_db()
     return alert

@@ -20,6 +20,7 @@ from cameras.choices import CameraStatus
 from cameras.credentials import config_restore_masked
 from cameras.exceptions import ConflictError
 from cameras.models import Camera, Zone
+from cameras.status_events import camera_heartbeat_published
 
 CAMERA_FIELDS = ("name", "status", "is_active", "location", "latitude", "longitude", "zone_id", "config", "tags")
 
@@ -138,6 +139,7 @@ def camera_heartbeat(
         changes["last_fps"] = fps
     if not Camera.objects.filter(pk=camera_id).update(**changes):
         return None
+    camera_heartbeat_published(camera_id=camera_id, status=str(status), seen_at=now)  # live events (docs/live.md)
     return Heartbeat(camera_id=camera_id, status=str(status), fps=fps, seen_at=now)
 
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 from cameras.choices import ACTIVE_ALERT_STATES, AlertKind, AlertSeverity, AlertState, CameraStatus
 from cameras.models import Alert, Camera
 from cameras.services.alerts import SYSTEM, alert_raise
+from cameras.status_events import alerts_published
 
 
 @dataclass
@@ -145,6 +146,7 @@ def camera_offline_alerts_refresh(
             Alert.objects.filter(pk=alert.pk, state__in=ACTIVE_ALERT_STATES).update(
                 state=AlertState.RESOLVED, resolved_at=now, resolved_by=SYSTEM, updated_at=now
             )
+            alerts_published(change="resolved", alert_ids=[alert.pk])  # live events (docs/live.md)
             result.resolved += 1
         elif not is_up and recovering_since is not None:
             flap_count = int(details.get("flap_count", 0)) + 1
@@ -165,4 +167,5 @@ def camera_offline_alerts_refresh(
     result.resolved += Alert.objects.filter(pk__in=ids[:batch_size], state__in=ACTIVE_ALERT_STATES).update(
         state=AlertState.RESOLVED, resolved_at=now, resolved_by=SYSTEM, updated_at=now
     )
+    alerts_published(change="resolved", alert_ids=ids[:batch_size])  # live events (docs/live.md)
     return result

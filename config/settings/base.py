@@ -33,6 +33,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "its_camera.metrics.metrics_middleware",  # first: counts every request, whatever answers it
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -176,6 +177,23 @@ TELEMETRY_PARTITIONS_AHEAD = {"daily": 14, "weekly": 4, "monthly": 6}
 TELEMETRY_PARTITIONS_BEHIND = env.int("TELEMETRY_PARTITIONS_BEHIND", default=1)
 TELEMETRY_IDEMPOTENCY_KEY_TTL_HOURS = env.int("TELEMETRY_IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 PSQLEXTRA_PARTITIONING_MANAGER = "telemetry.partitioning.manager"
+
+# --- Live events and metrics (see docs/live.md and docs/observability.md) ---------------------
+LIVE_EVENTS_REDIS_URL = env("LIVE_EVENTS_REDIS_URL", default="")  # empty: REDIS_URL
+LIVE_EVENTS_BUFFER_SIZE = env.int("LIVE_EVENTS_BUFFER_SIZE", default=10_000)  # replay buffer, events
+LIVE_EVENTS_HEARTBEAT_SECONDS = env.float("LIVE_EVENTS_HEARTBEAT_SECONDS", default=15.0)  # idle-stream comment
+LIVE_EVENTS_SUBSCRIBER_QUEUE_SIZE = env.int("LIVE_EVENTS_SUBSCRIBER_QUEUE_SIZE", default=1000)  # then dropped
+LIVE_EVENTS_CLIENT_RETRY_MS = env.int("LIVE_EVENTS_CLIENT_RETRY_MS", default=3000)  # SSE `retry:` for clients
+LIVE_EVENTS_REDIS_TIMEOUT_SECONDS = env.float("LIVE_EVENTS_REDIS_TIMEOUT_SECONDS", default=1.0)
+LIVE_EVENTS_REDIS_PING_SECONDS = env.float("LIVE_EVENTS_REDIS_PING_SECONDS", default=10.0)
+LIVE_EVENTS_RETRY_AFTER_SECONDS = env.float("LIVE_EVENTS_RETRY_AFTER_SECONDS", default=5.0)  # publisher breaker
+LIVE_EVENTS_ALERTS_PER_CHANGE = env.int("LIVE_EVENTS_ALERTS_PER_CHANGE", default=1000)
+LIVE_STATUS_SWEEP_BATCH_SIZE = env.int("LIVE_STATUS_SWEEP_BATCH_SIZE", default=2000)
+LIVE_STATUS_SWEEP_MAX_BATCHES = env.int("LIVE_STATUS_SWEEP_MAX_BATCHES", default=10)
+CELERY_IMPORTS = ["cameras.status_events"]  # the live status beat task lives beside the events it publishes
+# GET /metrics answers these client networks, or anyone with `Authorization: Bearer <METRICS_BEARER_TOKEN>`.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+METRICS_BEARER_TOKEN = env("METRICS_BEARER_TOKEN", default="")
 
 # --- Internationalisation and time -----------------------------------------------------------
 LANGUAGE_CODE = "en-us"
