@@ -372,6 +372,14 @@ def _detach_and_drop(pg: psycopg.Cursor, *, table: str, partition: str) -> None:
     pg.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(partition)))
 
 
+def _log_failure(exc: BaseException, message: str, *args: object) -> None:
+    # An ArchiveError is an expected refusal (verification, busy lock, bad manifest): no traceback needed.
+    if isinstance(exc, ArchiveError):
+        logger.warning(message + ": %s", *args, exc)
+    else:
+        logger.exception(message, *args)
+
+
 def _finish(run: ArchiveRun, *, state: str, started: float, error: str = "", **fields: Any) -> ArchiveRun:
     for name, value in fields.items():
         setattr(run, name, value)
@@ -432,8 +440,8 @@ def partition_retire(
                 )
                 archive_verify(manifest=manifest, storage=storage)
             _detach_and_drop(pg, table=table.table, partition=partition)
-    except Exception as exc:
-        logger.exception("Archiving %s failed; the partition is left in place", partition)
+    except Exception as exc:  # noqa: BLE001 - any failure leaves the partition in place and is recorded
+        _log_failure(exc, "Archiving %s failed; the partition is left in place", partition)
         return _finish(
             run,
             state=ArchiveState.FAILED,
@@ -511,8 +519,8 @@ def archive_restore(
         run.manifest_location = manifest_location
         run.location = manifest.data_file
         loaded = _restore_rows(manifest, storage=data_storage, run=run, now=now, hold_days=hold_days)
-    except Exception as exc:
-        logger.exception("Restore failed; nothing was restored")
+    except Exception as exc:  # noqa: BLE001 - any failure rolls the restore back and is recorded
+        _log_failure(exc, "Restore of %s failed; nothing was restored", run.partition or manifest_location)
         _finish(run, state=ArchiveState.FAILED, started=started, error=f"{type(exc).__name__}: {exc}")
         alert_raise(
             kind=AlertKind.ARCHIVAL_FAILED,
