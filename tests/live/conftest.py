@@ -79,7 +79,7 @@ class Server:
 _servers: list[Server] = []  # for failure messages: the server logs say why a request failed
 
 
-def start_server(environment: dict[str, str]) -> Server:
+def start_server(environment: dict[str, str], app: str = "config.asgi:application") -> Server:
     port = free_port()
     log = Path(tempfile.mkstemp(prefix="its-live-uvicorn-", suffix=".log")[1])
     with log.open("w") as output:
@@ -88,7 +88,7 @@ def start_server(environment: dict[str, str]) -> Server:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "config.asgi:application",
+                app,
                 "--port",
                 str(port),
                 "--log-level",
@@ -173,10 +173,10 @@ def extra_server(django_db_blocker: Any) -> Iterator[Any]:
     """Start further servers with other settings (e.g. a Redis that is down); stopped after the test."""
     started: list[Server] = []
 
-    def start(**overrides: str) -> Server:
+    def start(app: str = "config.asgi:application", **overrides: str) -> Server:
         with django_db_blocker.unblock():
             environment = server_environment(**overrides)
-        server = start_server(environment)
+        server = start_server(environment, app)
         started.append(server)
         return server
 

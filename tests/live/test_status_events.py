@@ -1,10 +1,12 @@
 """Where live events come from: heartbeats, the connection-status sweep (beat task) and alert changes."""
 
+import importlib
 import socket
 from datetime import timedelta
 
 import psycopg
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -171,6 +173,8 @@ def test_the_task_skips_while_another_run_holds_the_lock(live_redis):
     with psycopg.connect(**params, autocommit=True) as other_session:
         other_session.execute("SELECT pg_advisory_lock(%s)", [lock_key(PUBLISH_LIVE_STATUS)])
         assert publish_live_status() == {"skipped": True}
+        # Released explicitly: a closed session's locks go only when its backend has exited, a moment later.
+        other_session.execute("SELECT pg_advisory_unlock(%s)", [lock_key(PUBLISH_LIVE_STATUS)])
     assert publish_live_status()["baseline"] is True
 
 
@@ -190,7 +194,16 @@ def test_the_task_raises_an_alert_while_redis_is_down_and_resolves_it_after(live
     assert alert.state == AlertState.RESOLVED
 
 
-def test_a_migration_schedules_the_task_every_10_seconds():
+def test_the_data_migration_schedules_the_task_every_10_seconds_once():
+    # Run the migration's function itself: rows that migrations made do not survive other tests' flushes.
+    migration = importlib.import_module("cameras.migrations.0005_live_status_schedule")
+    PeriodicTask.objects.filter(task=PUBLISH_LIVE_STATUS).delete()
+
+    migration.create_schedule(django_apps, None)
+    migration.create_schedule(django_apps, None)  # re-running never adds a second one
+
     task = PeriodicTask.objects.get(task=PUBLISH_LIVE_STATUS)
     assert task.enabled
     assert (task.interval.every, task.interval.period) == (10, "seconds")
+    migration.delete_schedule(django_apps, None)
+    assert not PeriodicTask.objects.filter(task=PUBLISH_LIVE_STATUS).exists()
