@@ -34,7 +34,7 @@ def connection_status_at(last_seen_at: datetime | None, *, now: datetime) -> Con
 def connection_status_filter(status: str, *, now: datetime | Combinable) -> Q:
     """A filter on `last_seen_at` equivalent to the view's connection_status = `status`. On the base column
     PostgreSQL can estimate it from statistics (and walk the name index for a sorted page); on the view's
-    computed column it can only guess. Pass `Now()` for exactly the view's clock."""
+    computed column it can only guess. Pass `Now()` for the database's clock, as the view uses."""
     streaming_after = now - STREAMING_WITHIN
     recent_after = now - RECENT_WITHIN
     if status == ConnectionStatus.STREAMING:

@@ -463,3 +463,36 @@ def test_list_payloads_match_the_declared_schemas(api_client):
     assert cameras[0]["zone_name"] == "Z"
     assert cameras[0]["config"]["onvif"]["password"] == "********"
     assert cameras[-1]["distance_km"] == 0.0
+
+
+def test_moving_a_camera_to_another_zone_and_to_an_unknown_one(api_client):
+    old, new = make_zone(name="Old"), make_zone(name="New")
+    camera = make_camera(zone=old, location="kept")
+
+    moved = api_client.patch_json(f"/api/v1/cameras/{camera.pk}", {"zone_id": str(new.pk)})
+    refused = api_client.patch_json(
+        f"/api/v1/cameras/{camera.pk}", {"zone_id": "00000000-0000-0000-0000-000000000009", "location": "x"}
+    )
+
+    assert moved.status_code == 200
+    assert moved.json()["zone_name"] == "New"
+    assert refused.status_code == 422
+    camera.refresh_from_db()
+    assert (camera.zone_id, camera.location) == (new.pk, "kept")
+
+
+@pytest.mark.parametrize("field", ["name", "config", "is_active", "status"])
+def test_patching_a_required_field_to_null_is_422_and_changes_nothing(api_client, field):
+    camera = make_camera(name="Keep", config={"fps": 25}, location="kept")
+
+    response = api_client.patch_json(f"/api/v1/cameras/{camera.pk}", {field: None, "location": "changed"})
+
+    assert response.status_code == 422, response.content
+    camera.refresh_from_db()
+    assert (camera.name, camera.config, camera.is_active, camera.status, camera.location) == (
+        "Keep",
+        {"fps": 25},
+        True,
+        "offline",
+        "kept",
+    )

@@ -1,9 +1,11 @@
 """camera_offline alerts: threshold, hysteresis, flapping, idempotence, bounds, the beat task."""
 
+import importlib
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection
 from django.test import override_settings
 from django_celery_beat.models import PeriodicTask
@@ -236,7 +238,14 @@ def test_a_failing_run_raises_a_job_failed_alert_and_the_next_good_run_resolves_
 
 
 def test_a_fresh_install_schedules_the_task_every_minute():
-    task = PeriodicTask.objects.get(task="cameras.tasks.raise_stale_camera_alerts")
+    # Run the data migration's own function on an empty schedule table rather than trusting the rows
+    # it left at set-up: any transactional test's flush wipes those, whatever order tests run in.
+    schedule_migration = importlib.import_module("cameras.migrations.0004_stale_camera_alerts_schedule")
+    PeriodicTask.objects.filter(task=RAISE_STALE_CAMERA_ALERTS).delete()
 
+    schedule_migration.create_schedule(django_apps, None)
+    schedule_migration.create_schedule(django_apps, None)  # again: the operator's entry is never duplicated
+
+    task = PeriodicTask.objects.get(task=RAISE_STALE_CAMERA_ALERTS)
     assert task.enabled
     assert (task.interval.every, task.interval.period) == (1, "minutes")
