@@ -16,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
+from its_camera import admin_pages
 from telemetry.models import RollupWatermark
 from telemetry.rollup_conf import rollup_setting
 from telemetry.selectors.analytics import (
@@ -109,3 +110,10 @@ class RollupWatermarkAdmin(admin.ModelAdmin):
             **dashboard_context(),
         }
         return TemplateResponse(request, "admin/analytics/dashboard.html", context)
+
+
+admin_pages.register(
+    title="Ingest and detections",
+    url_name=f"admin:{DASHBOARD_URL_NAME}",
+    description="Ingest and failure rate over 24 h, detections by class, slowest cameras, open alerts (rollups).",
+)

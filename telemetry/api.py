@@ -5,6 +5,7 @@ ninja's pydantic body parsing: it is several times faster on a 2,000-frame batch
 the row and the field. The OpenAPI document still shows each body's schema.
 """
 
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from its_camera.api.pagination import CursorPage
 from its_camera.api.throttling import ApiKeyRateThrottle
 from its_camera.choices import ApiScope
 from telemetry.choices import ProcessingStatus
+from telemetry.observability import ingest_batch_record, ingest_rejected_record
 from telemetry.selectors.frames import frame_list
 from telemetry.services.batches import (
     BatchRejected,
@@ -184,6 +186,7 @@ class FrameFilters(Schema):
     openapi_extra={**_body_doc(_frames_schema(), ndjson=True), **IDEMPOTENCY_DOC},
 )
 def frames_create(request: HttpRequest) -> HttpResponse:
+    started = time.perf_counter()
     body = _read_body(request)
     try:
         idempotency = _idempotency(request, endpoint="frames", body=body)
@@ -192,7 +195,11 @@ def frames_create(request: HttpRequest) -> HttpResponse:
         batch = frames_decode(body, ndjson=is_ndjson(request.content_type or ""))
         result = frames_ingest(batch=batch, idempotency=idempotency)
     except BatchRejected as rejected:
+        ingest_rejected_record(endpoint="frames", status=rejected.status)
         return error_response(rejected.status, rejected.detail)
+    if not result.replayed:
+        rows = {"frame_metadata": result.frames, "detections": result.detections}
+        ingest_batch_record(endpoint="frames", rows=rows, seconds=time.perf_counter() - started)
     return _ingest_response(result.as_response(), replayed=result.replayed)
 
 
@@ -209,6 +216,7 @@ def frames_create(request: HttpRequest) -> HttpResponse:
     openapi_extra={**_body_doc(_inline_schema(msgspec.json.schema(list[MetricIn])), ndjson=True), **IDEMPOTENCY_DOC},
 )
 def metrics_create(request: HttpRequest) -> HttpResponse:
+    started = time.perf_counter()
     body = _read_body(request)
     try:
         idempotency = _idempotency(request, endpoint="metrics", body=body)
@@ -217,7 +225,12 @@ def metrics_create(request: HttpRequest) -> HttpResponse:
         metrics = metrics_decode(body, ndjson=is_ndjson(request.content_type or ""))
         result = metrics_ingest(metrics=metrics, idempotency=idempotency)
     except BatchRejected as rejected:
+        ingest_rejected_record(endpoint="metrics", status=rejected.status)
         return error_response(rejected.status, rejected.detail)
+    if not result.replayed:
+        ingest_batch_record(
+            endpoint="metrics", rows={"system_metrics": result.metrics}, seconds=time.perf_counter() - started
+        )
     return _ingest_response(result.as_response(), replayed=result.replayed)
 
 

@@ -15,6 +15,7 @@ from cameras.choices import AlertKind, AlertSeverity
 from cameras.services.alerts import alert_raise, alert_resolve
 from its_camera.db.locks import advisory_lock
 from telemetry.models import RollupWatermark
+from telemetry.observability import job_outcome_record, rollup_run_record
 from telemetry.services.rollups import WATERMARK_NAME, rollup_lag_alert_refresh, rollup_minutes_prune, rollups_refresh
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def refresh_rollups(now: str | None = None) -> dict[str, Any]:
     with advisory_lock(REFRESH_ROLLUPS) as acquired:
         if not acquired:
             logger.info("%s skipped: another run holds the lock", REFRESH_ROLLUPS)
+            job_outcome_record(job=REFRESH_ROLLUPS, outcome="skipped")
             return {"skipped": True}
         try:
             result = rollups_refresh(now=at)
@@ -50,9 +52,12 @@ def refresh_rollups(now: str | None = None) -> dict[str, Any]:
                 message=message,
                 details={"error": type(exc).__name__},
             )
+            job_outcome_record(job=REFRESH_ROLLUPS, outcome="failed")
             raise
         alert_resolve(kind=AlertKind.JOB_FAILED, subject=REFRESH_ROLLUPS)
         lag = rollup_lag_alert_refresh(now=at)
+    rollup_run_record(result=result)
+    job_outcome_record(job=REFRESH_ROLLUPS, outcome="succeeded")
     outcome = {
         "skipped": False,
         **result.as_dict(),

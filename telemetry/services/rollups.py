@@ -430,12 +430,15 @@ def _delete_stale(table: str, start: datetime, end: datetime, now: datetime) -> 
         return cursor.rowcount
 
 
-def rollups_refresh_window(*, start: datetime, end: datetime, now: datetime | None = None) -> RollupStepResult:
+def rollups_refresh_window(
+    *, start: datetime, end: datetime, now: datetime | None = None, minutes: bool = True
+) -> RollupStepResult:
     """Recompute every rollup bucket touched by [start, end) from the raw rows, in the caller's transaction.
 
     Minute and hour buckets are recomputed whole: the raw range read is [start, end) widened to bucket
     boundaries. Day rows are rebuilt from the hour rows of the days touched. Rows of those buckets that
-    were not written now are deleted."""
+    were not written now are deleted. `minutes=False` leaves the minute tables alone (a backfill of a range
+    older than their retention would write rows the next prune deletes)."""
     now = now or timezone.now()
     result = RollupStepResult(start=start, end=end)
     minute_range = {"start": _floor(start, timedelta(minutes=1)), "end": _ceil(end, timedelta(minutes=1))}
@@ -452,6 +455,8 @@ def rollups_refresh_window(*, start: datetime, end: datetime, now: datetime | No
         ("telemetry_rollup_frames_day", _frame_days_from_hours(), day_range),
         ("telemetry_rollup_detections_day", _DETECTION_DAYS_FROM_HOURS, day_range),
     ]
+    if not minutes:
+        plan = [step for step in plan if step[0] not in {frames_minute, detections_minute}]
     for table, statement, bounds in plan:
         written, fleet_frames = _execute(statement, {**bounds, "now": now})
         result.rows_written[table] = written
@@ -500,7 +505,9 @@ def rollups_refresh(
         if end <= start:
             break
         with transaction.atomic():
-            outcome = rollups_refresh_window(start=start, end=end, now=timezone.now())
+            outcome = rollups_refresh_window(
+                start=start, end=end, now=timezone.now(), minutes=end > now - policy.minute_retention
+            )
             watermark = max(watermark, end)
             RollupWatermark.objects.filter(name=WATERMARK_NAME).update(watermark=watermark)
         result.steps += 1

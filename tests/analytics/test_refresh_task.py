@@ -1,10 +1,12 @@
 """The beat job: locked, records its outcome, alerts on lag and on failure, scheduled by a migration, and
 the lag shows in /health/ready."""
 
+import importlib
 from datetime import timedelta
 
 import psycopg
 import pytest
+from django.apps import apps as django_apps
 from django.db import connection
 from django_celery_beat.models import PeriodicTask
 
@@ -19,10 +21,20 @@ from .test_rollups import start_watermark
 pytestmark = pytest.mark.django_db
 
 
-def test_the_migration_schedules_the_refresh_every_minute():
+def test_the_migration_schedules_the_refresh_every_minute_and_its_reverse_removes_it():
+    # The migration's own functions, run here: rows a data migration made may have been wiped by an earlier
+    # transactional test's flush, so the test does not trust them to be there.
+    migration = importlib.import_module("telemetry.migrations.0005_rollup_refresh_schedule")
+    PeriodicTask.objects.filter(task=tasks.REFRESH_ROLLUPS).delete()
+
+    migration.create_schedule(django_apps, None)
+    migration.create_schedule(django_apps, None)  # again: an operator's row is never duplicated
+
     task = PeriodicTask.objects.get(task=tasks.REFRESH_ROLLUPS)
     assert task.enabled
     assert (task.interval.every, task.interval.period) == (1, "minutes")
+    migration.delete_schedule(django_apps, None)
+    assert not PeriodicTask.objects.filter(task=tasks.REFRESH_ROLLUPS).exists()
 
 
 def test_a_run_rolls_up_new_frames_and_records_its_outcome(fleet, now, make_frames):

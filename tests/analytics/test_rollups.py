@@ -273,3 +273,20 @@ def test_histogram_estimates_are_within_one_percent_of_the_values_they_stand_for
     counts = [1] * 100
     assert histogram_p95([(bins[:50], counts[:50]), (bins[50:], counts[50:])]) == pytest.approx(95.0, rel=0.0101)
     assert histogram_p95([]) is None
+
+
+def test_catching_up_skips_minute_rows_older_than_their_retention(fleet, now, make_frames):
+    # Given frames from three days ago and from the last hour, and minute rows kept for two days
+    old = now - timedelta(days=3)
+    make_frames([fleet.cameras[0].id], start=old, end=old + timedelta(minutes=30), per_camera=30)
+    make_frames([fleet.cameras[0].id], start=now - timedelta(minutes=30), end=now, per_camera=30)
+    start_watermark(old.replace(minute=0))
+
+    # When the refresh catches up over the whole range
+    rollups_refresh(now=now, policy=policy(minute_retention=timedelta(days=2)))
+
+    # Then the old range has hour and day rows but no minute rows (the prune would delete them), the recent one all
+    assert sum(FrameHourlyRollup.objects.filter(scope="fleet", bucket__lt=now - timedelta(days=2))
+               .values_list("frames", flat=True)) == 30  # fmt: skip
+    assert not FrameMinuteRollup.objects.filter(bucket__lt=now - timedelta(days=2)).exists()
+    assert sum(FrameMinuteRollup.objects.filter(scope="fleet").values_list("frames", flat=True)) == 30

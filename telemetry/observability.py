@@ -1,0 +1,79 @@
+"""Prometheus metrics of ingest, the rollups and the telemetry beat jobs, on the platform registry (its_camera.metrics):
+
+- `its_rollup_lag_seconds`: how far the watermark is behind now, read from the database at scrape time;
+- `its_rollup_last_run_rows`: rollup rows written by the last run (also read at scrape time, so it is right
+  whichever worker ran the job);
+- `its_rollup_refresh_rows_total`, `its_rollup_refresh_raw_frames_total`, `its_rollup_refresh_seconds`:
+  counted by the worker that runs the job;
+- `its_job_runs_total{job, outcome}`: succeeded / failed / skipped (lock held elsewhere);
+- ingest, counted by the web process that served the batch: `its_ingest_rows_total{table}` (rate() of it is
+  rows/s), `its_ingest_batch_seconds{endpoint}` (whole request: read, decode, COPY, commit) and
+  `its_ingest_rejected_batches_total{endpoint, status}`. Idempotent replays write nothing and count nothing.
+
+Imported at start-up (telemetry.apps) so the scrape-time collector is registered in web processes.
+"""
+
+from collections.abc import Iterable
+
+from django.utils import timezone
+from prometheus_client.core import Metric
+
+from its_camera import metrics
+from telemetry.selectors.analytics import rollup_watermark
+from telemetry.services.rollups import RollupRunResult
+
+__all__ = ["ingest_batch_record", "ingest_rejected_record", "job_outcome_record", "rollup_run_record"]
+
+INGEST_ROWS = metrics.counter("its_ingest_rows_total", "Rows written by ingest, by table.", ["table"])
+INGEST_BATCH_SECONDS = metrics.histogram(
+    "its_ingest_batch_seconds", "Time to serve an ingest batch (read, decode, COPY, commit).", ["endpoint"]
+)
+INGEST_REJECTED = metrics.counter(
+    "its_ingest_rejected_batches_total", "Ingest batches refused, by endpoint and HTTP status.", ["endpoint", "status"]
+)
+
+
+def ingest_batch_record(*, endpoint: str, rows: dict[str, int], seconds: float) -> None:
+    for table, count in rows.items():
+        INGEST_ROWS.labels(table=table).inc(count)
+    INGEST_BATCH_SECONDS.labels(endpoint=endpoint).observe(seconds)
+
+
+def ingest_rejected_record(*, endpoint: str, status: int) -> None:
+    INGEST_REJECTED.labels(endpoint=endpoint, status=str(status)).inc()
+
+
+JOB_RUNS = metrics.counter("its_job_runs_total", "Beat job runs by job and outcome.", ["job", "outcome"])
+ROLLUP_ROWS = metrics.counter("its_rollup_refresh_rows_total", "Rollup rows written by the refresh job.")
+ROLLUP_RAW_FRAMES = metrics.counter(
+    "its_rollup_refresh_raw_frames_total", "Raw frame rows aggregated by the refresh job (grace re-reads included)."
+)
+ROLLUP_SECONDS = metrics.histogram(
+    "its_rollup_refresh_seconds",
+    "Duration of a rollup refresh run.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+
+
+def job_outcome_record(*, job: str, outcome: str) -> None:
+    JOB_RUNS.labels(job=job, outcome=outcome).inc()
+
+
+def rollup_run_record(*, result: RollupRunResult) -> None:
+    ROLLUP_ROWS.inc(result.rows)
+    ROLLUP_RAW_FRAMES.inc(result.raw_frames)
+    ROLLUP_SECONDS.observe(result.seconds)
+
+
+@metrics.register_collector("rollups")
+def rollup_collector() -> Iterable[Metric]:
+    row = rollup_watermark()
+    lag = metrics.gauge_family(
+        "its_rollup_lag_seconds", "How far the rollup watermark is behind now (absent before the first run)."
+    )
+    last = metrics.gauge_family("its_rollup_last_run_rows", "Rollup rows written by the last refresh run.")
+    if row is not None:
+        lag.add_metric([], max(0.0, (timezone.now() - row.watermark).total_seconds()))
+        last.add_metric([], row.last_run_rows)
+    yield lag
+    yield last
