@@ -136,3 +136,33 @@ def test_health_ready_reports_the_rollup_lag(fleet, client, settings):
     response = client.get("/health/ready")
     assert response.status_code == 503
     assert "rollups" in response.json()["detail"]
+
+
+def test_the_rollups_command_shows_status_refreshes_and_rebuilds_a_range(fleet, now, make_frames):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("rollups", "status", stdout=out)
+    assert "have not run" in out.getvalue()
+
+    # Given frames from three hours ago, behind a watermark that has passed them
+    old = now.replace(minute=0) - timedelta(hours=3)
+    make_frames([fleet.cameras[0].id], start=old, end=old + timedelta(minutes=30), per_camera=12)
+    start_watermark(now)
+
+    # When that range is rebuilt by hand
+    out = StringIO()
+    call_command("rollups", "rebuild", "--since", old.isoformat(), "--until", (old + timedelta(hours=1)).isoformat(),
+                 stdout=out)  # fmt: skip
+
+    # Then its rollups exist and the watermark did not move
+    assert "12 raw frames" in out.getvalue()
+    assert FrameHourlyRollup.objects.get(scope="fleet", bucket=old).frames == 12
+    assert RollupWatermark.objects.get().watermark == now
+    out = StringIO()
+    call_command("rollups", "status", stdout=out)
+    assert f"watermark {now.isoformat()}" in out.getvalue()
+    with pytest.raises(CommandError, match="time zone"):
+        call_command("rollups", "rebuild", "--since", "2026-11-01T00:00:00", "--until", "2026-11-02T00:00:00Z")
