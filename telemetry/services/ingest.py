@@ -31,6 +31,7 @@ __all__ = [
     "IdempotencyRequest",
     "MetricIngestResult",
     "frames_ingest",
+    "idempotency_keys_purge",
     "idempotent_response",
     "metrics_ingest",
 ]
@@ -182,6 +183,23 @@ def _idempotency_store(cursor: Cursor, request: IdempotencyRequest, response: di
         "UPDATE telemetry_idempotency_keys SET response = %s WHERE api_key_id = %s AND endpoint = %s AND key = %s",
         [Jsonb(response), request.api_key_id, request.endpoint, request.key],
     )
+
+
+def idempotency_keys_purge(*, older_than: datetime, batch_size: int = 10_000) -> int:
+    """Delete idempotency keys created before `older_than`, `batch_size` rows per statement so no
+    transaction holds many row locks. A retry after that no longer replays (it is a new request, and a
+    frame already stored makes it a 409). Returns the number of keys deleted."""
+    deleted = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM telemetry_idempotency_keys WHERE id IN "
+                "(SELECT id FROM telemetry_idempotency_keys WHERE created_at < %s ORDER BY id LIMIT %s)",
+                [older_than, batch_size],
+            )
+            deleted += cursor.rowcount
+            if cursor.rowcount < batch_size:
+                return deleted
 
 
 def _unknown_cameras(camera_ids: list[uuid.UUID | None]) -> set[uuid.UUID]:

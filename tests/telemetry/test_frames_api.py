@@ -286,3 +286,19 @@ def test_the_openapi_document_describes_the_frame_body(client):
 
     assert body["type"] == "array"
     assert "confidence" in body["items"]["properties"]["detections"]["items"]["properties"]
+
+
+def test_old_idempotency_keys_are_purged_and_recent_ones_kept(api_client, camera, partitions):
+    from django.utils import timezone
+
+    from telemetry.models import IdempotencyKey
+    from telemetry.services.ingest import idempotency_keys_purge
+
+    for index in range(3):
+        post_frames(api_client, [frame_payload(camera, index)], HTTP_IDEMPOTENCY_KEY=f"k{index}")
+    IdempotencyKey.objects.filter(key__in=["k0", "k1"]).update(created_at=timezone.now() - timedelta(days=2))
+
+    deleted = idempotency_keys_purge(older_than=timezone.now() - timedelta(days=1), batch_size=1)
+
+    assert deleted == 2
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["k2"]
