@@ -535,8 +535,9 @@ def grow(workload: Workload, camera_ids: list[uuid.UUID], grow_rows: int, decay_
     print(f"empty tables: {empty.rows_per_second:,.0f} rows/s, {empty.frames_per_second:,.0f} frames/s", flush=True)
     reset_tables()
     now = workload.batches[0].frames[0].timestamp
-    seconds = fill_earlier_partitions(grow_rows, camera_ids, now)
-    print(f"filled {grow_rows:,} rows into 10 earlier partitions in {seconds:.0f} s", flush=True)
+    if grow_rows:
+        seconds = fill_earlier_partitions(grow_rows, camera_ids, now)
+        print(f"filled {grow_rows:,} rows into 10 earlier partitions in {seconds:.0f} s", flush=True)
     after = ingest_rate(timedelta(0))
     print(
         f"after {grow_rows:,} rows in earlier partitions: {after.rows_per_second:,.0f} rows/s "
@@ -585,6 +586,9 @@ def main() -> None:
     parser.add_argument("--grow", action="store_true", help="measure ingest as data grows instead")
     parser.add_argument("--grow-rows", type=int, default=30_000_000)
     parser.add_argument("--decay-frames", type=int, default=3_000_000)
+    parser.add_argument(
+        "--drop-index", action="append", default=[], help="with --grow: measure without this index (repeatable)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
 
@@ -602,6 +606,10 @@ def main() -> None:
             flush=True,
         )
         if args.grow:
+            with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+                for index in args.drop_index:
+                    conn.execute(f'DROP INDEX "{index}"')
+                    print(f"without {index}", flush=True)
             grow(workload, camera_ids, args.grow_rows, args.decay_frames)
             return
         benchmark(workload, args)
