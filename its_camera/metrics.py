@@ -145,7 +145,11 @@ POOL_WAITING = gauge("its_db_pool_requests_waiting", "Requests waiting for a poo
 
 def pool_stats(alias: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
     """This process's pool counters (psycopg_pool's get_stats()); empty when pooling is off."""
-    pool = getattr(connections[alias], "pool", None)
+    # Read the pool only if this process already has one: `connection.pool` would create it, and a pool made
+    # before the settings are final (a request served during test collection) keeps connecting to the
+    # database it was made for.
+    wrapper = connections[alias]
+    pool = getattr(type(wrapper), "_connection_pools", {}).get(alias)
     return dict(pool.get_stats()) if pool is not None else {}
 
 

@@ -26,6 +26,15 @@ class ApiClient(Client):
         return self.patch(path, data=data, content_type="application/json", **extra)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """Runs just before pytest-django creates the test database. A connection pool made earlier (a module that
+    serves a request at import, as the API fuzzer does) would keep connecting to the non-test database: Django
+    renames the database in its settings but does not rebuild the pool, so close every pool here."""
+    for connection in connections.all():
+        connection.close_pool()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _close_connection_pools_last(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """Servers started by tests (live_server, uvicorn) leave pooled connections open to the test database;
