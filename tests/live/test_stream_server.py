@@ -217,46 +217,73 @@ def test_with_redis_down_the_stream_answers_503_json_and_the_api_keeps_serving(e
     assert httpx.get(f"{server.url}/api/v1/cameras/{camera.pk}", headers=read_key()).status_code == 200
 
 
+class OwnRedis:
+    """A Redis server of this test's own, on a fixed port, so it can be stopped and started again."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = Path(tempfile.mkdtemp(prefix="its-live-redis-"))
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+
 @pytest.fixture
 def own_redis():
-    """A Redis server of this test's own, so it can be stopped."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
-    port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="its-live-redis-"))
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield process, f"redis://127.0.0.1:{port}/0"
-    if process.poll() is None:
-        process.terminate()
-        process.wait(timeout=10)
-    shutil.rmtree(workdir, ignore_errors=True)
+    server = OwnRedis(binary)
+    server.start()
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        server.process.terminate()
+        server.process.wait(timeout=10)
+    shutil.rmtree(server.workdir, ignore_errors=True)
 
 
-def test_when_redis_dies_streams_end_and_new_ones_get_503(extra_server, own_redis, open_stream):
-    process, url = own_redis
-    server = extra_server(REDIS_URL=url)
+def test_when_redis_dies_streams_end_503_follows_and_streaming_resumes_when_it_returns(
+    extra_server, own_redis, open_stream, settings, live_redis
+):
+    # Given a server on a Redis that then dies
+    server = extra_server(REDIS_URL=own_redis.url)
     _, reader = open_stream(server.url, headers=read_key())
+    own_redis.kill()
 
-    process.kill()
-    process.wait(timeout=10)
-
+    # Then open streams end, and new subscribers are told to come back later
     assert reader.ended.wait(timeout=5), "the stream should end when Redis goes away"
     status, body = open_stream(server.url, headers=read_key())
     assert status == 503
     assert "unavailable" in body["detail"]
+
+    # And when Redis is back, subscribing works again and events flow, without restarting the server
+    own_redis.start()
+    status, again = open_stream(server.url, headers=read_key())
+    assert status == 200
+    settings.LIVE_EVENTS_REDIS_URL = own_redis.url
+    event_id = events.event_publish(type="alert.raised", data={"kind": "after the outage"})
+    message = again.next_event()
+    assert (message.id, message.data) == (str(event_id), {"kind": "after the outage"})
 
 
 def test_auth_and_validation_errors_are_json(live_servers, live_redis, open_stream, django_user_model):
