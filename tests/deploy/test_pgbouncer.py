@@ -4,6 +4,7 @@ transactions. The server under test is a real uvicorn process whose DATABASE_URL
 
 import configparser
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -50,6 +51,14 @@ def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: floa
     pytest.fail(f"port {port} never opened:\n{log.read_text() if log.exists() else ''}")
 
 
+def pgbouncer_os_user(host: str | None) -> str:
+    """PgBouncer refuses to run as root. Over a unix socket it must also be allowed into the socket's
+    directory: the embedded server keeps it in its data directory, readable by its own user only."""
+    if host and host.startswith("/"):
+        return pwd.getpwuid(os.stat(host).st_uid).pw_name
+    return "postgres"
+
+
 @pytest.fixture
 def pgbouncer(transactional_db: None) -> Iterator[int]:
     """PgBouncer with deploy/pgbouncer.ini, its two pools pointed at the test database."""
@@ -76,7 +85,7 @@ def pgbouncer(transactional_db: None) -> Iterator[int]:
     ini = workdir / "pgbouncer.ini"
     with ini.open("w") as handle:
         config.write(handle)
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    as_user = ["runuser", "-u", pgbouncer_os_user(server.get("host")), "--"] if os.geteuid() == 0 else []
     process = subprocess.Popen([*as_user, PGBOUNCER, str(ini)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, process, workdir / "pgbouncer.log")
