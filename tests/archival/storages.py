@@ -1,5 +1,6 @@
 """Archive storage backends that misbehave the way real ones do, configured through STORAGES["archive"]."""
 
+import errno
 import threading
 from typing import Any
 
@@ -31,6 +32,15 @@ class CorruptingStorage(FileSystemStorage):
                 handle.seek(-1, 1)
                 handle.write(bytes([byte[0] ^ 0xFF]))
         return saved
+
+
+class FullDiskStorage(FileSystemStorage):
+    """Fails every archive write the way a full disk or a refused upload does."""
+
+    def _save(self, name: str, content: Any) -> str:
+        if name.endswith(".copy.gz"):
+            raise OSError(errno.ENOSPC, "No space left on device", name)
+        return super()._save(name, content)
 
 
 class BlockingStorage(FileSystemStorage):

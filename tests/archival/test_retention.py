@@ -127,6 +127,21 @@ def test_a_damaged_archive_fails_verification_and_the_partition_is_not_dropped(o
     assert alert.details["archive_runs"] == [run.pk]
 
 
+def test_a_full_disk_or_failed_upload_keeps_the_partition_and_raises_an_alert(old_frames, settings, tmp_path):
+    settings.STORAGES = archive_storage_setting("tests.archival.storages.FullDiskStorage", str(tmp_path / "full"))
+    before = rows_fingerprint("frame_metadata", OLD_DAY, OLD_DAY + DAY)
+
+    result = retention_apply(now=NOW)
+
+    (run,) = result.runs
+    assert run.state == ArchiveState.FAILED
+    assert "No space left on device" in run.error
+    assert "frame_metadata_p20260524" in partition_names("frame_metadata")
+    assert rows_fingerprint("frame_metadata", OLD_DAY, OLD_DAY + DAY) == before
+    alert = Alert.objects.get(kind=AlertKind.ARCHIVAL_FAILED, subject="frame_metadata_retention")
+    assert alert.state == AlertState.OPEN
+
+
 def test_a_crash_between_export_and_drop_leaves_the_data_and_the_next_run_completes(old_frames, monkeypatch):
     def worker_killed(*args, **kwargs):
         raise SystemError("worker lost between export and drop")
