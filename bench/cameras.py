@@ -495,7 +495,9 @@ def run(camera_count: int, iterations: int) -> None:
         server.stop()
         raw.close()
 
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print()
+    print(f"machine: {os.cpu_count()} cores, load average (1/5/15 min) at the end: {load}; other work shares them.")
     print(
         f"p50 / p99 in ms, {iterations} runs each, {camera_count:,} cameras, list pages of 100 (+1 to see a next page)."
     )
