@@ -100,7 +100,7 @@ def worker(broker: RestartableRedis) -> Iterator[None]:
         log.unlink(missing_ok=True)
 
 
-def ping_round_trip(broker_url: str, timeout: float) -> bool:
+def ping_round_trip(broker_url: str, timeout: float, *, when: str) -> None:
     """Send the ping task through the broker and wait for the worker's mark in Redis."""
     from celery import Celery
 
@@ -108,25 +108,25 @@ def ping_round_trip(broker_url: str, timeout: float) -> bool:
     sender.conf.update(task_serializer="json", accept_content=["json"], broker_connection_retry_on_startup=True)
     token = uuid.uuid4().hex
     deadline = time.monotonic() + timeout
-    sent = False
+    sent, last_error = False, None
     while time.monotonic() < deadline:
         try:
             if not sent:
                 sender.send_task(PING, args=[token], retry=False)
                 sent = True
             if redis.Redis.from_url(broker_url, socket_connect_timeout=0.5).get(f"its:ping:{token}"):
-                return True
-        except Exception:  # noqa: BLE001 - the broker is away: keep trying until the deadline
-            pass
+                return
+        except Exception as exc:  # noqa: BLE001 - the broker is away: keep trying until the deadline
+            last_error = exc
         time.sleep(0.2)
-    return False
+    pytest.fail(f"the worker did not answer {when} within {timeout} s (last error: {last_error!r})")
 
 
 def test_the_worker_resumes_after_redis_comes_back(broker, worker):
-    assert ping_round_trip(broker.url, timeout=60), "the worker never answered before the outage"
+    ping_round_trip(broker.url, timeout=60, when="before the outage")
 
     broker.stop()
     time.sleep(3)  # the worker notices the broker is gone and starts reconnecting
     broker.start()
 
-    assert ping_round_trip(broker.url, timeout=60), "the worker did not resume after Redis came back"
+    ping_round_trip(broker.url, timeout=60, when="after Redis came back")
