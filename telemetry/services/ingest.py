@@ -268,12 +268,17 @@ def _latest_per_camera(rows: Iterable[tuple[uuid.UUID | None, datetime]]) -> dic
     return latest
 
 
-def _frame_rows(batch: FrameBatch, detection_rows: list[tuple]) -> Iterator[tuple]:
-    """COPY rows for frames, with summary fields derived from their detections, appending each frame's
-    detection rows to `detection_rows` on the way. A generator, so rows are built while PostgreSQL is
-    busy inserting the ones already sent (two cores: client and server work overlap)."""
+FrameSummary = tuple[int, int, int, float | None]  # vehicles, persons, bicycles, max confidence
+
+
+def _detection_rows(batch: FrameBatch, summaries: list[FrameSummary]) -> Iterator[tuple]:
+    """COPY rows for the batch's detections, appending each frame's summary to `summaries` on the way.
+
+    A generator: rows are built while PostgreSQL inserts the ones already sent (client and server
+    work overlap on two cores), and each row tuple is freed as soon as it is written, so a batch's
+    10,000 detections never sit in memory as 10,000 live tuples feeding the cyclic GC."""
     vehicles, persons, bicycles = VEHICLE_OBJECT_TYPES, PERSON_OBJECT_TYPES, BICYCLE_OBJECT_TYPES
-    append_detection = detection_rows.append
+    add_summary = summaries.append
     for frame, detections in zip(batch.frames, batch.detections, strict=True):
         camera_id, moment = frame.camera_id, frame.timestamp
         vehicle_count = person_count = bicycle_count = 0
@@ -290,10 +295,18 @@ def _frame_rows(batch: FrameBatch, detection_rows: list[tuple]) -> Iterator[tupl
             if max_confidence is None or confidence > max_confidence:
                 max_confidence = confidence
             x1, y1, x2, y2 = detection.bbox
-            append_detection((camera_id, moment, object_type, confidence, x1, y1, x2, y2, detection.track_id))
+            yield (camera_id, moment, object_type, confidence, x1, y1, x2, y2, detection.track_id)
+        add_summary((vehicle_count, person_count, bicycle_count, max_confidence))
+
+
+def _frame_rows(batch: FrameBatch, summaries: list[FrameSummary]) -> Iterator[tuple]:
+    """COPY rows for the batch's frames, with the summary fields `_detection_rows` derived."""
+    for frame, detections, (vehicles, persons, bicycles, max_confidence) in zip(
+        batch.frames, batch.detections, summaries, strict=True
+    ):
         yield (
-            camera_id,
-            moment,
+            frame.camera_id,
+            frame.timestamp,
             frame.frame_number,
             frame.processing_status,
             frame.processing_time_ms,
@@ -301,9 +314,9 @@ def _frame_rows(batch: FrameBatch, detection_rows: list[tuple]) -> Iterator[tupl
             frame.height,
             frame.quality_score,
             len(detections),
-            vehicle_count,
-            person_count,
-            bicycle_count,
+            vehicles,
+            persons,
+            bicycles,
             max_confidence,
             frame.detections,
         )
@@ -311,9 +324,9 @@ def _frame_rows(batch: FrameBatch, detection_rows: list[tuple]) -> Iterator[tupl
 
 def frame_copy_rows(batch: FrameBatch) -> tuple[list[tuple], list[tuple]]:
     """Every COPY row of a batch, built at once (benchmarks compare raw COPY of exactly these rows)."""
-    detection_rows: list[tuple] = []
-    frame_rows = list(_frame_rows(batch, detection_rows))
-    return frame_rows, detection_rows
+    summaries: list[FrameSummary] = []
+    detection_rows = list(_detection_rows(batch, summaries))
+    return list(_frame_rows(batch, summaries)), detection_rows
 
 
 def _copy(cursor: Cursor, statement: str, columns: tuple[tuple[str, str], ...], rows: Iterable[tuple]) -> None:
@@ -354,10 +367,14 @@ def frames_ingest(*, batch: FrameBatch, idempotency: IdempotencyRequest | None =
                 first_answer = _idempotency_claim(cursor, idempotency)
                 if first_answer is not None:
                     return FrameIngestResult(**first_answer, replayed=True)
-            detection_rows: list[tuple] = []
-            _copy(cursor, FRAMES_COPY, FRAME_COLUMNS, _frame_rows(batch, detection_rows))
-            if detection_rows:
-                _copy(cursor, DETECTIONS_COPY, DETECTION_COLUMNS, detection_rows)
+            # Detections first: their rows stream straight from the decoded batch, and the frames'
+            # summary fields are collected on the way.
+            summaries: list[FrameSummary] = []
+            if result.detections:
+                _copy(cursor, DETECTIONS_COPY, DETECTION_COLUMNS, _detection_rows(batch, summaries))
+            else:
+                summaries = [(0, 0, 0, None)] * len(batch.frames)
+            _copy(cursor, FRAMES_COPY, FRAME_COLUMNS, _frame_rows(batch, summaries))
             if idempotency is not None:
                 _idempotency_store(cursor, idempotency, result.as_response())
             # Last, so the camera rows stay locked only while the transaction commits, and in the same
