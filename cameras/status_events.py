@@ -67,8 +67,17 @@ class CameraState:
     zone_id: str | None
     name: str
 
+    def as_dict(self) -> dict[str, str | None]:
+        # Keys in sorted order and no dataclasses.asdict (a deep copy): the sweep encodes every camera.
+        return {
+            "connection_status": self.connection_status,
+            "name": self.name,
+            "status": self.status,
+            "zone_id": self.zone_id,
+        }
+
     def encode(self) -> str:
-        return orjson.dumps(asdict(self), option=orjson.OPT_SORT_KEYS).decode()
+        return orjson.dumps(self.as_dict()).decode()
 
     @classmethod
     def decode(cls, raw: Any) -> "CameraState | None":
@@ -92,7 +101,7 @@ def _camera_event(
         "status": current.status if current else None,
         "connection_status": current.connection_status if current else None,
         "last_seen_at": last_seen_at.isoformat() if last_seen_at else None,
-        "previous": None if previous is None else asdict(previous),
+        "previous": None if previous is None else previous.as_dict(),
         "at": timezone.now().isoformat(),
     }
 
@@ -266,7 +275,7 @@ def _sweep_batch(client: redis.Redis, batch: list[tuple], *, baseline_done: bool
     ):
         current = CameraState(status, connection_status, str(zone_id) if zone_id else None, name)
         encoded = current.encode()
-        if as_text(raw) == encoded:
+        if raw is not None and raw == encoded.encode():
             continue
         if not baseline_done:
             silent[field] = encoded
