@@ -16,6 +16,7 @@ class MetricAlertLevel(models.TextChoices):
 
 
 class PartitionSize(models.TextChoices):
+    HOURLY = "hourly"
     DAILY = "daily"
     WEEKLY = "weekly"
     MONTHLY = "monthly"

@@ -1,7 +1,7 @@
 """Partitions of the telemetry tables, from one place.
 
 Each partitioned table gets range partitions of the size set in TELEMETRY_PARTITION_SIZES, with
-boundaries at 00:00 UTC (and the 1st of the month, or Monday, for monthly and weekly), from
+boundaries at 00:00 UTC (the hour for hourly; the 1st of the month, or Monday, for monthly and weekly), from
 TELEMETRY_PARTITIONS_BEHIND periods back to TELEMETRY_PARTITIONS_AHEAD periods ahead.
 
 Why not psqlextra's PostgresCurrentTimePartitioningStrategy: it keeps the current hour in the
@@ -45,6 +45,8 @@ __all__ = [
 def period_start(moment: datetime, size: str) -> datetime:
     """The start, in UTC, of the period of `size` that holds `moment`."""
     moment = moment.astimezone(UTC)
+    if size == PartitionSize.HOURLY:
+        return moment.replace(minute=0, second=0, microsecond=0)
     midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     if size == PartitionSize.DAILY:
         return midnight
@@ -60,7 +62,8 @@ def period_shift(start: datetime, size: str, periods: int) -> datetime:
     if size == PartitionSize.MONTHLY:
         years, month_index = divmod(start.month - 1 + periods, 12)
         return start.replace(year=start.year + years, month=month_index + 1)
-    return start + (timedelta(weeks=periods) if size == PartitionSize.WEEKLY else timedelta(days=periods))
+    steps = {PartitionSize.HOURLY: timedelta(hours=1), PartitionSize.WEEKLY: timedelta(weeks=1)}
+    return start + steps.get(PartitionSize(size), timedelta(days=1)) * periods
 
 
 class UtcTimePartition(PostgresRangePartition):
@@ -73,9 +76,14 @@ class UtcTimePartition(PostgresRangePartition):
         super().__init__(from_values=self.start.isoformat(), to_values=self.end.isoformat())
 
     def name(self) -> str:
-        # p20261125 (daily), w20261123 (weekly, from its Monday), p202611 (monthly): names sort in time
-        # order and never collide between sizes, so a changed size setting is seen as an overlap.
-        formats = {PartitionSize.DAILY: "p%Y%m%d", PartitionSize.WEEKLY: "w%Y%m%d", PartitionSize.MONTHLY: "p%Y%m"}
+        # p2026112510 (hourly), p20261125 (daily), w20261123 (weekly, from its Monday), p202611 (monthly):
+        # names sort in time order and never collide between sizes, so a changed size is seen as an overlap.
+        formats = {
+            PartitionSize.HOURLY: "p%Y%m%d%H",
+            PartitionSize.DAILY: "p%Y%m%d",
+            PartitionSize.WEEKLY: "w%Y%m%d",
+            PartitionSize.MONTHLY: "p%Y%m",
+        }
         return self.start.strftime(formats[self.size])
 
     def deconstruct(self) -> dict:

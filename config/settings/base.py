@@ -166,14 +166,15 @@ TELEMETRY_BATCH_HARD_LIMIT = env.int("TELEMETRY_BATCH_HARD_LIMIT", default=5 * B
 TELEMETRY_MAX_BODY_BYTES = env.int("TELEMETRY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 TELEMETRY_MAX_DETECTIONS_PER_FRAME = env.int("TELEMETRY_MAX_DETECTIONS_PER_FRAME", default=1000)
 TELEMETRY_MAX_JSON_BYTES = env.int("TELEMETRY_MAX_JSON_BYTES", default=64 * 1024)  # per frame / per metric labels
-# Partition size per table: "daily", "weekly" or "monthly"; boundaries at 00:00 UTC.
+# Partition size per table: "hourly", "daily", "weekly" or "monthly"; boundaries at 00:00 UTC (docs/telemetry.md
+# has the ingest-vs-partition-size curve these defaults come from).
 TELEMETRY_PARTITION_SIZES = {
     "frame_metadata": env("TELEMETRY_FRAMES_PARTITION_SIZE", default="daily"),
     "detections": env("TELEMETRY_DETECTIONS_PARTITION_SIZE", default="daily"),
     "system_metrics": env("TELEMETRY_METRICS_PARTITION_SIZE", default="monthly"),
 }
 # How many partitions to keep ahead of the current one, per size (SPEC §4), and behind it.
-TELEMETRY_PARTITIONS_AHEAD = {"daily": 14, "weekly": 4, "monthly": 6}
+TELEMETRY_PARTITIONS_AHEAD = {"hourly": 48, "daily": 14, "weekly": 4, "monthly": 6}
 TELEMETRY_PARTITIONS_BEHIND = env.int("TELEMETRY_PARTITIONS_BEHIND", default=1)
 TELEMETRY_IDEMPOTENCY_KEY_TTL_HOURS = env.int("TELEMETRY_IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 PSQLEXTRA_PARTITIONING_MANAGER = "telemetry.partitioning.manager"

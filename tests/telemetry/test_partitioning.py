@@ -124,8 +124,14 @@ def test_period_start_truncates_to_utc_midnight_monday_and_first_of_month():
     assert period_start(moment, "daily") == datetime(2026, 11, 25, tzinfo=UTC)
     assert period_start(moment, "weekly") == datetime(2026, 11, 23, tzinfo=UTC)
     assert period_start(moment, "monthly") == datetime(2026, 11, 1, tzinfo=UTC)
+    assert period_start(moment, "hourly") == datetime(2026, 11, 25, 23, tzinfo=UTC)
     names = [p.name() for p in UtcTimePartitioningStrategy(size="monthly", ahead=2, behind=0).partitions_around(moment)]
     assert names == ["p202611", "p202612", "p202701"]
+    hours = UtcTimePartitioningStrategy(size="hourly", ahead=1, behind=0).partitions_around(moment)
+    assert [(p.name(), p.end) for p in hours] == [
+        ("p2026112523", datetime(2026, 11, 26, tzinfo=UTC)),
+        ("p2026112600", datetime(2026, 11, 26, 1, tzinfo=UTC)),
+    ]
 
 
 def test_partitions_command_plans_then_applies(capsys):
