@@ -93,3 +93,29 @@ def test_operator_logs_in_creates_a_zone_and_a_camera_and_runs_a_bulk_action(pag
     page.goto(reverse("admin:cameras_camera_fleet_status"))
     assert page.locator("h1").first.inner_text() == "Fleet status"
     snap(page, "04-fleet-status")
+
+
+@pytest.mark.parametrize(
+    ("name", "url_name", "heading"),
+    [
+        ("05-ingest-dashboard", "admin:telemetry_analytics_dashboard", "Ingest and detections"),
+        ("06-partition-health", "admin:archival_partitionhealth_changelist", "Partition health"),
+        ("07-database-health", "operations-health", "Database health"),
+        ("08-archive-runs", "admin:archival_archiverun_changelist", "archive run"),
+        ("09-alerts", "admin:cameras_alert_changelist", "alert"),
+    ],
+)
+def test_operator_opens_the_dashboards_and_health_pages(page, name, url_name, heading):
+    page.goto(reverse("admin:login"))
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/")
+
+    response = page.goto(reverse(url_name))
+
+    assert response is not None
+    assert response.status == 200
+    assert heading.lower() in page.locator("h1").first.inner_text().lower()
+    assert page.locator("#content").is_visible()
+    snap(page, name)
