@@ -56,6 +56,8 @@ STATE_KEY = KEY_PREFIX + "camera-state"  # hash: camera id -> last published Cam
 BASELINE_FIELD = "~baseline"  # in STATE_KEY once the sweep recorded every camera once
 SWEEP_KEY = KEY_PREFIX + "camera-sweep"  # hash: where the bounded sweep continues (cursor, hscan)
 PUBLISH_LIVE_STATUS = "cameras.publish_live_status"
+# Shared by every beat job (the same name returns the same counter, whichever app creates it first).
+JOB_RUNS = metrics.counter("its_job_runs_total", "Beat job runs by job and outcome.", ["job", "outcome"])
 
 
 @dataclass(frozen=True)
@@ -331,6 +333,7 @@ def publish_live_status() -> dict[str, Any]:
     with advisory_lock(PUBLISH_LIVE_STATUS) as acquired:
         if not acquired:
             logger.info("%s skipped: another run holds the lock", PUBLISH_LIVE_STATUS)
+            JOB_RUNS.labels(job=PUBLISH_LIVE_STATUS, outcome="skipped").inc()
             return {"skipped": True}
         try:
             result = camera_status_sweep()
@@ -343,8 +346,10 @@ def publish_live_status() -> dict[str, Any]:
                 message=f"Live status events are not being published: Redis unavailable ({exc})"[:2000],
                 details={"error": "LiveEventsUnavailable"},
             )
+            JOB_RUNS.labels(job=PUBLISH_LIVE_STATUS, outcome="failed").inc()
             return {"skipped": False, "error": "redis unavailable"}
         alert_resolve(kind=AlertKind.JOB_FAILED, subject=PUBLISH_LIVE_STATUS)
+    JOB_RUNS.labels(job=PUBLISH_LIVE_STATUS, outcome="succeeded").inc()
     outcome = {"skipped": False, **result.as_dict()}
     if result.published or result.removed or result.baseline:
         logger.info("%s: %s", PUBLISH_LIVE_STATUS, outcome)

@@ -17,6 +17,7 @@ from cameras.services.alerts import alert_acknowledge, alert_raise, alert_resolv
 from cameras.services.cameras import camera_heartbeat
 from cameras.status_events import (
     BASELINE_FIELD,
+    JOB_RUNS,
     PUBLISH_LIVE_STATUS,
     STATE_KEY,
     camera_status_sweep,
@@ -184,7 +185,9 @@ def test_the_task_raises_an_alert_while_redis_is_down_and_resolves_it_after(live
         closed = sock.getsockname()[1]
     settings.LIVE_EVENTS_REDIS_URL = f"redis://127.0.0.1:{closed}/0"
 
+    failed_before = JOB_RUNS.labels(job=PUBLISH_LIVE_STATUS, outcome="failed")._value.get()
     assert publish_live_status()["error"] == "redis unavailable"
+    assert JOB_RUNS.labels(job=PUBLISH_LIVE_STATUS, outcome="failed")._value.get() == failed_before + 1
     alert = Alert.objects.get(kind=AlertKind.JOB_FAILED, subject=PUBLISH_LIVE_STATUS)
     assert alert.state == AlertState.OPEN
 
