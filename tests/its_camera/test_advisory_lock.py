@@ -48,3 +48,15 @@ def test_keys_are_stable_and_distinct():
     assert lock_key("a") == lock_key("a")
     assert lock_key("a") != lock_key("b")
     assert -(2**63) <= lock_key("a") < 2**63
+
+
+@pytest.mark.django_db(transaction=True)  # the block closes Django's connection, as a job between steps does
+def test_the_lock_survives_the_django_connection_going_back_to_the_pool():
+    with advisory_lock("job") as acquired:
+        assert acquired is True
+        connection.close()  # what close_old_connections does between a job's steps
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        assert other_session_can_lock("job") is False
+
+    assert other_session_can_lock("job") is True
