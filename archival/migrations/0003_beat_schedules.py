@@ -3,6 +3,8 @@ them in the admin (Periodic tasks). Re-running never overwrites their edits; the
 
 from django.db import migrations
 
+from its_camera.db.beat_schedules import schedule_interval_task, unschedule_tasks
+
 JOBS = [
     # (name, task, schedule, description)
     (
@@ -27,36 +29,32 @@ JOBS = [
 
 
 def create_schedules(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     for name, task, schedule, description in JOBS:
+        if schedule[0] == "interval":
+            every, period = schedule[1], schedule[2]
+            schedule_interval_task(apps, name=name, task=task, every=every, period=period, description=description)
+            continue
         if PeriodicTask.objects.filter(name=name).exists():
             continue
-        fields = {}
-        if schedule[0] == "interval":
-            # IntervalSchedule has no unique constraint: reuse a matching row another app created.
-            every, period = schedule[1], schedule[2]
-            interval = IntervalSchedule.objects.filter(every=every, period=period).order_by("pk").first()
-            fields["interval"] = interval or IntervalSchedule.objects.create(every=every, period=period)
-        else:
-            minute, hour = schedule[1], schedule[2]
-            crontab = (
-                CrontabSchedule.objects.filter(
-                    minute=minute, hour=hour, day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
-                )
-                .order_by("pk")
-                .first()
-            )
-            fields["crontab"] = crontab or CrontabSchedule.objects.create(
-                minute=minute, hour=hour, day_of_week="*", day_of_month="*", month_of_year="*", timezone="UTC"
-            )
-        PeriodicTask.objects.create(name=name, task=task, enabled=True, description=description, **fields)
+        minute, hour = schedule[1], schedule[2]
+        crontab_fields = {
+            "minute": minute,
+            "hour": hour,
+            "day_of_week": "*",
+            "day_of_month": "*",
+            "month_of_year": "*",
+            "timezone": "UTC",
+        }
+        # CrontabSchedule has no unique constraint either: reuse a matching row.
+        crontab = CrontabSchedule.objects.filter(**crontab_fields).order_by("pk").first()
+        crontab = crontab or CrontabSchedule.objects.create(**crontab_fields)
+        PeriodicTask.objects.create(name=name, task=task, enabled=True, description=description, crontab=crontab)
 
 
 def delete_schedules(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTask.objects.filter(name__in=[name for name, *_ in JOBS]).delete()
+    unschedule_tasks(apps, *(name for name, *_ in JOBS))
 
 
 class Migration(migrations.Migration):

@@ -4,30 +4,25 @@ migration never overwrites their edits."""
 
 from django.db import migrations
 
+from its_camera.db.beat_schedules import schedule_interval_task, unschedule_tasks
+
 TASK = "cameras.tasks.raise_stale_camera_alerts"
 NAME = "cameras: raise stale camera alerts"
 
 
 def create_schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    if PeriodicTask.objects.filter(name=NAME).exists():
-        return
-    # IntervalSchedule has no unique constraint: reuse any "every 1 minute" row another app created.
-    every_minute = IntervalSchedule.objects.filter(every=1, period="minutes").order_by("pk").first()
-    if every_minute is None:
-        every_minute = IntervalSchedule.objects.create(every=1, period="minutes")
-    PeriodicTask.objects.create(
+    schedule_interval_task(
+        apps,
         name=NAME,
         task=TASK,
-        interval=every_minute,
-        enabled=True,
+        every=1,
+        period="minutes",
         description="Open, debounce and resolve camera_offline alerts (docs/cameras.md).",
     )
 
 
 def delete_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=NAME).delete()
+    unschedule_tasks(apps, NAME)
 
 
 class Migration(migrations.Migration):

@@ -5,32 +5,27 @@ tasks); re-running this migration never overwrites their edits."""
 
 from django.db import migrations
 
+from its_camera.db.beat_schedules import schedule_interval_task, unschedule_tasks
+
 TASK = "cameras.publish_live_status"
 NAME = "cameras: publish live status changes"
 
 
 def create_schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    if PeriodicTask.objects.filter(name=NAME).exists():
-        return
-    # IntervalSchedule has no unique constraint: reuse any "every 10 seconds" row another app created.
-    every_10_seconds = IntervalSchedule.objects.filter(every=10, period="seconds").order_by("pk").first()
-    if every_10_seconds is None:
-        every_10_seconds = IntervalSchedule.objects.create(every=10, period="seconds")
-    PeriodicTask.objects.create(
+    schedule_interval_task(
+        apps,
         name=NAME,
         task=TASK,
-        interval=every_10_seconds,
-        enabled=True,
+        every=10,
+        period="seconds",
+        description="Publish camera connection-status changes to live subscribers (docs/live.md).",
         # A run that waited longer than its interval is stale: the next one does the same work.
         expire_seconds=10,
-        description="Publish camera connection-status changes to live subscribers (docs/live.md).",
     )
 
 
 def delete_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=NAME).delete()
+    unschedule_tasks(apps, NAME)
 
 
 class Migration(migrations.Migration):

@@ -4,30 +4,25 @@ migration never overwrites their edits."""
 
 from django.db import migrations
 
+from its_camera.db.beat_schedules import schedule_interval_task, unschedule_tasks
+
 TASK = "telemetry.tasks.refresh_rollups"
 NAME = "telemetry: refresh rollups"
 
 
 def create_schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    if PeriodicTask.objects.filter(name=NAME).exists():
-        return
-    # IntervalSchedule has no unique constraint: reuse any "every 1 minute" row another app created.
-    every_minute = IntervalSchedule.objects.filter(every=1, period="minutes").order_by("pk").first()
-    if every_minute is None:
-        every_minute = IntervalSchedule.objects.create(every=1, period="minutes")
-    PeriodicTask.objects.create(
+    schedule_interval_task(
+        apps,
         name=NAME,
         task=TASK,
-        interval=every_minute,
-        enabled=True,
+        every=1,
+        period="minutes",
         description="Aggregate new frames and detections into the minute/hour/day rollups (docs/analytics.md).",
     )
 
 
 def delete_schedule(apps, schema_editor):
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=NAME).delete()
+    unschedule_tasks(apps, NAME)
 
 
 class Migration(migrations.Migration):
