@@ -302,3 +302,31 @@ def test_old_idempotency_keys_are_purged_and_recent_ones_kept(api_client, camera
 
     assert deleted == 2
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["k2"]
+
+
+def test_the_hourly_job_purges_keys_past_their_ttl_and_is_scheduled(api_client, camera, partitions, settings):
+    import importlib
+
+    from django.apps import apps as django_apps
+    from django.utils import timezone
+    from django_celery_beat.models import PeriodicTask
+
+    from telemetry import tasks
+    from telemetry.models import IdempotencyKey
+
+    settings.TELEMETRY_IDEMPOTENCY_KEY_TTL_HOURS = 24
+    for index in range(3):
+        post_frames(api_client, [frame_payload(camera, index)], HTTP_IDEMPOTENCY_KEY=f"k{index}")
+    IdempotencyKey.objects.filter(key="k0").update(created_at=timezone.now() - timedelta(hours=25))
+
+    outcome = tasks.purge_idempotency_keys()
+
+    assert outcome == {"skipped": False, "deleted": 1}
+    assert sorted(IdempotencyKey.objects.values_list("key", flat=True)) == ["k1", "k2"]
+    # The migration's own function: rows a data migration made may have been wiped by a transactional flush.
+    migration = importlib.import_module("telemetry.migrations.0006_idempotency_key_purge_schedule")
+    PeriodicTask.objects.filter(task=tasks.PURGE_IDEMPOTENCY_KEYS).delete()
+    migration.create_schedule(django_apps, None)
+    migration.create_schedule(django_apps, None)
+    task = PeriodicTask.objects.get(task=tasks.PURGE_IDEMPOTENCY_KEYS)
+    assert (task.interval.every, task.interval.period) == (1, "hours")
