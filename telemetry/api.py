@@ -98,7 +98,7 @@ IDEMPOTENCY_DOC = {
 
 
 def _read_body(request: HttpRequest) -> bytes:
-    """The raw body, refused with 413 past TELEMETRY_MAX_BODY_BYTES. Read from the stream, not
+    """The raw body, refused (BatchRejected, 413) past TELEMETRY_MAX_BODY_BYTES. Read from the stream, not
     `request.body`, which stops at DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB: about 3,000 frames)."""
     limit = settings.TELEMETRY_MAX_BODY_BYTES
     try:
@@ -106,10 +106,10 @@ def _read_body(request: HttpRequest) -> bytes:
     except ValueError:
         declared = 0
     if declared > limit:
-        raise HttpError(413, f"Request body too large: the limit is {limit} bytes.")
+        raise BatchRejected(413, f"Request body too large: the limit is {limit} bytes.")
     body = request.read(limit + 1)
     if len(body) > limit:
-        raise HttpError(413, f"Request body too large: the limit is {limit} bytes.")
+        raise BatchRejected(413, f"Request body too large: the limit is {limit} bytes.")
     return body
 
 
@@ -187,8 +187,8 @@ class FrameFilters(Schema):
 )
 def frames_create(request: HttpRequest) -> HttpResponse:
     started = time.perf_counter()
-    body = _read_body(request)
     try:
+        body = _read_body(request)
         idempotency = _idempotency(request, endpoint="frames", body=body)
         if idempotency is not None and (first := idempotent_response(request=idempotency)) is not None:
             return _ingest_response(FrameIngestResult(**first).as_response(), replayed=True)
@@ -217,8 +217,8 @@ def frames_create(request: HttpRequest) -> HttpResponse:
 )
 def metrics_create(request: HttpRequest) -> HttpResponse:
     started = time.perf_counter()
-    body = _read_body(request)
     try:
+        body = _read_body(request)
         idempotency = _idempotency(request, endpoint="metrics", body=body)
         if idempotency is not None and (first := idempotent_response(request=idempotency)) is not None:
             return _ingest_response(MetricIngestResult(**first).as_response(), replayed=True)
@@ -247,9 +247,8 @@ def metrics_create(request: HttpRequest) -> HttpResponse:
     openapi_extra=_body_doc(_inline_schema(msgspec.json.schema(list[FrameStatusIn])), ndjson=False),
 )
 def frames_status(request: HttpRequest) -> HttpResponse:
-    body = _read_body(request)
     try:
-        updates = frame_statuses_decode(body)
+        updates = frame_statuses_decode(_read_body(request))
     except BatchRejected as rejected:
         return error_response(rejected.status, rejected.detail)
     result = frames_status_update(updates=updates)

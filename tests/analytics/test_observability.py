@@ -69,6 +69,19 @@ def test_ingest_counts_rows_batches_and_rejections(fleet, client, api_client):
     assert after[rejected] == before.get(rejected, 0) + 1
 
 
+def test_a_body_refused_for_its_size_counts_as_a_rejected_batch(fleet, client, api_client, settings):
+    from tests.telemetry.conftest import frame_payload
+
+    settings.TELEMETRY_MAX_BODY_BYTES = 1000
+    too_large = ("its_ingest_rejected_batches_total", frozenset({"endpoint": "frames", "status": "413"}.items()))
+    before = samples(client)
+
+    response = api_client.post_json("/api/v1/frames", [frame_payload(fleet.cameras[0], n) for n in range(10)])
+
+    assert response.status_code == 413
+    assert samples(client)[too_large] == before.get(too_large, 0) + 1
+
+
 def test_the_admin_index_links_the_dashboard(admin_client):
     response = admin_client.get(reverse("admin:index"))
     assert response.status_code == 200
