@@ -3,19 +3,16 @@ with pg_basebackup, both on this machine. Writes land on the primary; reads insi
 are served by the replica; reads outside it stay on the primary (read-your-writes)."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from django.conf import settings
 
 from its_camera.db.routers import ReadReplicaRouter, replica_reads
+from tests.commands import manage
 from tests.deploy.postgres_tools import free_port, run_postgres_tool
 
 
@@ -61,20 +58,6 @@ def primary_and_replica() -> Iterator[tuple[str, str]]:
             if (data / "postmaster.pid").exists():
                 run_postgres_tool("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def manage(*args: str, **env: str) -> str:
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **env}
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=settings.BASE_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 ROUTING_PROBE = """

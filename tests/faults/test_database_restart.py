@@ -25,26 +25,13 @@ import psycopg
 import pytest
 from django.conf import settings
 
+from tests.commands import manage
 from tests.deploy.postgres_tools import TemporaryCluster, free_port
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts" / "faults"
 BATCHES_PER_CLIENT = 30
 FRAMES_PER_BATCH = 200
 REQUEST_TIMEOUT = 15.0  # a request that takes longer than this counts as a hang
-
-
-def manage(*args: str, database_url: str) -> str:
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": database_url}
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=settings.BASE_DIR,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +43,8 @@ def cluster() -> Iterator[TemporaryCluster]:
     try:
         with psycopg.connect(host="127.0.0.1", port=cluster.port, user="postgres", autocommit=True) as conn:
             conn.execute("CREATE DATABASE its_camera")
-        manage("migrate", "--noinput", database_url=cluster.url("its_camera"))
-        manage("partitions", "apply", database_url=cluster.url("its_camera"))
+        manage("migrate", "--noinput", DATABASE_URL=cluster.url("its_camera"))
+        manage("partitions", "apply", DATABASE_URL=cluster.url("its_camera"))
         yield cluster
     finally:
         cluster.stop()
@@ -68,7 +55,7 @@ def cluster() -> Iterator[TemporaryCluster]:
 def server(cluster: TemporaryCluster) -> Iterator[tuple[str, str]]:
     """uvicorn with two workers on the cluster; returns (base URL, an all-scopes API key)."""
     database_url = cluster.url("its_camera")
-    raw_key = manage("createapikey", "--name", "fault test", "--scopes", "all", database_url=database_url)
+    raw_key = manage("createapikey", "--name", "fault test", "--scopes", "all", DATABASE_URL=database_url)
     raw_key = raw_key.strip().splitlines()[-1]
     port = free_port()
     environment = {
