@@ -44,14 +44,21 @@ class FrameTotalsBase(Schema):
     detections: int = Field(description="Sum of the frames' detection_count.")
 
 
+P95_EXACT_DESCRIPTION = (
+    "True: percentile_cont(0.95) over the raw rows. False: estimated from merged processing-time histograms, "
+    "within 1 % of percentile_cont (a bound of the histogram's 2 % bins, whatever the number of frames)."
+)
+
+
 class FrameBucketOut(FrameTotalsBase):
     bucket: datetime
     p95_processing_time_ms: float | None
+    p95_exact: bool = Field(description=P95_EXACT_DESCRIPTION)
 
 
 class FrameTotalsOut(FrameTotalsBase):
     p95_processing_time_ms: float | None
-    p95_exact: bool = Field(description="False when estimated by merging the buckets' histograms (within ~1 %).")
+    p95_exact: bool = Field(description=P95_EXACT_DESCRIPTION)
 
 
 class ZoneFramesOut(FrameTotalsBase):
@@ -162,7 +169,7 @@ def analytics_hourly(request: HttpRequest, filters: Query[AnalyticsFilters]) -> 
     summary="Frames, failures, processing time and detections per day (UTC)",
     description=(
         "As `/analytics/hourly`, per UTC day. A day's p95 is estimated by merging its hours' processing-time "
-        "histograms (within about 1 %; exact when one hour holds all the day's timed frames). Default range: the "
+        "histograms (`p95_exact: false`, within 1 % of percentile_cont over the day). Default range: the "
         "last 7 days; at most `ANALYTICS_DAILY_MAX_DAYS` (366 by default) days."
     ),
 )

@@ -99,13 +99,14 @@ _FRAME_SUMS = {
 }
 
 
-def _window_p95(rows: list[dict[str, Any]]) -> tuple[float | None, bool]:
-    """A window's p95 from its buckets: a bucket's stored p95 when one bucket holds every timed frame
-    (exact), otherwise estimated from the merged histograms."""
+def _window_p95(rows: list[dict[str, Any]], *, daily: bool) -> tuple[float | None, bool]:
+    """A window's p95 from its buckets and whether it is exact: an hour bucket's stored p95 when one hour
+    holds every timed frame (percentile_cont over its raw rows), otherwise estimated from the merged
+    histograms (within 1 %). Day buckets' p95 are estimates themselves."""
     from telemetry.services.rollups import histogram_p95
 
     timed = [row for row in rows if row["processing_time_count"]]
-    if len(timed) == 1:
+    if len(timed) == 1 and not daily:
         return timed[0]["processing_time_p95"], True
     return histogram_p95((row["histogram_bins"], row["histogram_counts"]) for row in timed), not timed
 
@@ -132,7 +133,12 @@ def analytics_frames(*, scope: AnalyticsScope, since: datetime, until: datetime,
         )
     )
     buckets = [
-        {"bucket": row["bucket"], **_frame_values(row), "p95_processing_time_ms": row["processing_time_p95"]}
+        {
+            "bucket": row["bucket"],
+            **_frame_values(row),
+            "p95_processing_time_ms": row["processing_time_p95"],
+            "p95_exact": not daily or not row["processing_time_count"],
+        }
         for row in rows
     ]
     sums = {key: sum(row[key] for row in rows) for key in ("frames", "failed_frames", "detections")}
@@ -140,7 +146,7 @@ def analytics_frames(*, scope: AnalyticsScope, since: datetime, until: datetime,
     sums["processing_time_sum"] = sum(row["processing_time_sum"] for row in rows)
     maxima = [row["processing_time_max"] for row in rows if row["processing_time_max"] is not None]
     sums["processing_time_max"] = max(maxima) if maxima else None
-    p95, exact = _window_p95(rows)
+    p95, exact = _window_p95(rows, daily=daily)
     totals = {**_frame_values(sums), "p95_processing_time_ms": p95, "p95_exact": exact}
     zones = []
     if scope.scope == RollupScope.FLEET:
