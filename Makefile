@@ -21,12 +21,13 @@ test: $(INSTALLED)
 	$(PY) -m its_camera.devservices test $(PYTEST_ARGS)
 
 ## test-clock: the whole suite under libfaketime (Debian's faketime) at each moment of CLOCKS: PostgreSQL, Redis
-## and the tests all see the same fixed, ticking clock, so a test that depends on the hour fails here first
+## and the tests all see the same fixed, ticking clock, so a test that depends on the hour fails here first (the
+## monotonic clock stays real: libfaketime's faked one stalls timed waits on conditions)
 CLOCKS ?= 2026-12-31T23:55:00 2027-01-01T00:05:00 2026-11-30T12:00:00
 test-clock: $(INSTALLED)
 	@command -v faketime >/dev/null || { echo "test-clock needs faketime (apt-get install faketime)"; exit 2; }
 	@set -e; for clock in $(CLOCKS); do echo "== make test at $$clock UTC"; \
-		TZ=UTC faketime -f "@$$(echo $$clock | tr T ' ')" $(PY) -m its_camera.devservices test $(PYTEST_ARGS); done
+		TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "@$$(echo $$clock | tr T ' ')" $(PY) -m its_camera.devservices test $(PYTEST_ARGS); done
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -1,11 +1,9 @@
 """Operators' admin for retention: policies (editable, with a dry-run preview), archive runs (read-only, with
 a restore action), job runs, and the partition health page. Beat schedules are django-celery-beat's admin."""
 
-from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import BigIntegerField, Case, OuterRef, QuerySet, Subquery, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -14,13 +12,12 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from archival.choices import ArchiveAction, ArchiveReason, ArchiveState
 from archival.conf import archival_setting
-from archival.models import ArchiveRun, JobRun, PartitionHealth, RetentionPolicy
+from archival.models import ArchiveRun, PartitionHealth, RetentionPolicy
 from archival.selectors.partitions import tables_health
 from archival.selectors.retention import retention_plan, table_sizes
+from archival.services.restores import RestoreRefused, archive_restores_queue
 from archival.targets import is_partitioned
-from archival.tasks import restore_archive
 
 
 def _size(value: int | None) -> str:
@@ -185,59 +182,14 @@ class ArchiveRunAdmin(admin.ModelAdmin):
         if not request.user.is_superuser:
             self.message_user(request, "Only a superuser can restore archives.", messages.ERROR)
             return
-        selected = list(queryset.order_by("started_at"))
-        refused = [run for run in selected if not run.is_restorable]
-        if refused:
-            names = ", ".join(f"#{run.pk}" for run in refused[:10])
-            self.message_user(
-                request,
-                f"Nothing queued: {names} {'is' if len(refused) == 1 else 'are'} not an export whose partition was "
-                "dropped (only those have an archive to restore).",
-                messages.ERROR,
-            )
+        try:
+            queued = archive_restores_queue(runs=queryset, requested_by=getattr(request.user, "username", ""))
+        except RestoreRefused as refused:
+            self.message_user(request, str(refused), messages.ERROR)
             return
-        user = getattr(request.user, "username", "")
-        with transaction.atomic():
-            queued = [
-                ArchiveRun.objects.create(
-                    action=ArchiveAction.RESTORE,
-                    reason=ArchiveReason.OPERATOR,
-                    table=run.table,
-                    partition=run.partition,
-                    range_start=run.range_start,
-                    range_end=run.range_end,
-                    policy=run.policy,
-                    policy_name=run.policy_name,
-                    restored_from=run,
-                    state=ArchiveState.QUEUED,
-                    requested_by=user,
-                    started_at=timezone.now(),
-                )
-                for run in selected
-            ]
-            for run in queued:
-                transaction.on_commit(partial(restore_archive.delay, run.pk))
         self.message_user(
             request, f"Queued {len(queued)} restore(s); follow them in this list (action “restore”).", messages.SUCCESS
         )
-
-
-@admin.register(JobRun)
-class JobRunAdmin(admin.ModelAdmin):
-    list_display = ["started_at", "job", "state", "duration", "summary", "error"]
-    list_filter = ["job", "state"]
-    date_hierarchy = "started_at"
-    show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    @admin.display(description="duration", ordering="duration_ms")
-    def duration(self, obj: JobRun) -> str:
-        return "—" if obj.duration_ms is None else f"{obj.duration_ms / 1000:.1f} s"
 
 
 @admin.register(PartitionHealth)

@@ -31,10 +31,3 @@ class ArchiveState(models.TextChoices):
     DELETED = "deleted"  # rows deleted in batches (plain tables)
     RESTORED = "restored"
     FAILED = "failed"
-
-
-class JobState(models.TextChoices):
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    SKIPPED = "skipped"  # another run held the lock
-    FAILED = "failed"

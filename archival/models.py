@@ -6,10 +6,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from archival.choices import ArchiveAction, ArchiveReason, ArchiveState, JobState, KeepUnit, RetentionMethod
+from archival.choices import ArchiveAction, ArchiveReason, ArchiveState, KeepUnit, RetentionMethod
 from archival.targets import RetentionTable, is_partitioned
 
-__all__ = ["ArchiveRun", "JobRun", "PartitionHealth", "RetentionPolicy", "months_before"]
+__all__ = ["ArchiveRun", "PartitionHealth", "RetentionPolicy", "months_before"]
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -112,26 +112,6 @@ class ArchiveRun(models.Model):
     @property
     def is_restorable(self) -> bool:
         return self.action == ArchiveAction.EXPORT and self.state == ArchiveState.DROPPED and bool(self.location)
-
-
-class JobRun(models.Model):
-    """One run of a beat job (ensure_partitions, apply_retention, sweep_default_partitions)."""
-
-    job = models.CharField(max_length=100)
-    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.RUNNING)
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(null=True, blank=True)
-    summary = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-
-    class Meta:
-        db_table = "archival_job_run"
-        ordering = ["-started_at", "-id"]
-        indexes = [models.Index(fields=["job", "-started_at"], name="idx_job_run_job_started")]
-
-    def __str__(self) -> str:
-        return f"{self.job} {self.started_at:%Y-%m-%d %H:%M} ({self.state})"
 
 
 class PartitionHealth(models.Model):

@@ -10,6 +10,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -29,6 +30,7 @@ from cameras.services.cameras import (
     camera_bulk_set_active,
     camera_bulk_set_status,
 )
+from cameras.services.zones import zone_delete, zone_delete_refusal
 
 # --- Cameras ----------------------------------------------------------------------------------
 
@@ -239,6 +241,21 @@ class ZoneAdmin(admin.ModelAdmin):
     @admin.display(description="active", ordering="camera_active")
     def active_camera_count(self, obj: Zone) -> int:
         return obj.camera_active  # type: ignore[attr-defined]
+
+    # Deleting goes through the service, as the API does: a zone with cameras is refused (Django's "cannot
+    # delete" page lists why), never emptied by clearing its cameras' zone.
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, Any, list[Any]]:
+        deleted, counts, permissions_needed, protected = super().get_deleted_objects(objs, request)
+        refusals = [refusal for zone in objs if (refusal := zone_delete_refusal(zone=zone))]
+        return deleted, counts, permissions_needed, [*protected, *refusals]
+
+    def delete_model(self, request: HttpRequest, obj: Zone) -> None:
+        zone_delete(zone=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Zone]) -> None:
+        with transaction.atomic():
+            for zone in queryset:
+                zone_delete(zone=zone)
 
 
 # --- Alerts -----------------------------------------------------------------------------------

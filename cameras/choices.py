@@ -23,6 +23,7 @@ class AlertKind(models.TextChoices):
     PARTITION_DEFAULT_ROWS = "partition_default_rows"
     ARCHIVAL_FAILED = "archival_failed"
     JOB_FAILED = "job_failed"
+    JOB_OVERDUE = "job_overdue"
     ROLLUP_LAG = "rollup_lag"
 
 

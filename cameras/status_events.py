@@ -20,25 +20,24 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 import orjson
 import redis
-from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from prometheus_client.core import Metric
 
-from cameras.choices import ACTIVE_ALERT_STATES, AlertKind, AlertSeverity, AlertState
+from cameras.choices import ACTIVE_ALERT_STATES, AlertState
 from cameras.models import Alert, Camera, RealtimeCameraStatus
 from cameras.selectors.cameras import connection_status_at
 from its_camera import events, metrics
-from its_camera.db.locks import advisory_lock
 from its_camera.events import KEY_PREFIX, LiveEventsUnavailable, StateChange
+from its_camera.jobs import JobResult, beat_job
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +56,6 @@ BASELINE_FIELD = "~baseline"  # in STATE_KEY once the sweep recorded every camer
 SWEEP_KEY = KEY_PREFIX + "camera-sweep"  # hash: where the bounded sweep continues (cursor, hscan)
 PUBLISH_LIVE_STATUS = "cameras.publish_live_status"
 # Shared by every beat job (the same name returns the same counter, whichever app creates it first).
-JOB_RUNS = metrics.counter("its_job_runs_total", "Beat job runs by job and outcome.", ["job", "outcome"])
 
 
 @dataclass(frozen=True)
@@ -324,36 +322,14 @@ def _sweep_removed(client: redis.Redis, hscan_cursor: int, batch_size: int) -> i
     return sum(1 for event_id in events.event_publish_many(items) if event_id is not None)
 
 
-@shared_task(name=PUBLISH_LIVE_STATUS)
-def publish_live_status() -> dict[str, Any]:
-    """Beat task (every 10 s, migration 0005): bounded, locked, idempotent; a failure raises a
-    job_failed alert, which resolves with the next good run."""
-    from cameras.services.alerts import alert_raise, alert_resolve
-
-    with advisory_lock(PUBLISH_LIVE_STATUS) as acquired:
-        if not acquired:
-            logger.info("%s skipped: another run holds the lock", PUBLISH_LIVE_STATUS)
-            JOB_RUNS.labels(job=PUBLISH_LIVE_STATUS, outcome="skipped").inc()
-            return {"skipped": True}
-        try:
-            result = camera_status_sweep()
-        except LiveEventsUnavailable as exc:
-            logger.warning("%s: Redis unavailable: %s", PUBLISH_LIVE_STATUS, exc)
-            alert_raise(
-                kind=AlertKind.JOB_FAILED,
-                subject=PUBLISH_LIVE_STATUS,
-                severity=AlertSeverity.WARNING,
-                message=f"Live status events are not being published: Redis unavailable ({exc})"[:2000],
-                details={"error": "LiveEventsUnavailable"},
-            )
-            JOB_RUNS.labels(job=PUBLISH_LIVE_STATUS, outcome="failed").inc()
-            return {"skipped": False, "error": "redis unavailable"}
-        alert_resolve(kind=AlertKind.JOB_FAILED, subject=PUBLISH_LIVE_STATUS)
-    JOB_RUNS.labels(job=PUBLISH_LIVE_STATUS, outcome="succeeded").inc()
-    outcome = {"skipped": False, **result.as_dict()}
-    if result.published or result.removed or result.baseline:
-        logger.info("%s: %s", PUBLISH_LIVE_STATUS, outcome)
-    return outcome
+@beat_job(
+    name=PUBLISH_LIVE_STATUS, every=timedelta(seconds=10), severity="warning", expected_errors=(LiveEventsUnavailable,)
+)
+def publish_live_status(*, now: datetime) -> JobResult:
+    """Beat job (every 10 s, migration 0005): bounded and idempotent. With Redis unavailable the run fails
+    (a warning `job_failed` alert, resolved by the next good run) without a traceback every 10 seconds."""
+    result = camera_status_sweep()
+    return JobResult(rows=result.published + result.removed, summary=result.as_dict())
 
 
 # --- Metrics read at scrape time ---------------------------------------------------------------------

@@ -1,10 +1,13 @@
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from its_camera.choices import ApiScope
-from its_camera.models import ApiKey
+from its_camera.jobs import job_statuses
+from its_camera.models import ApiKey, JobRun
 from its_camera.services.api_keys import api_key_issue, api_key_revoke
 
 admin.site.site_header = "ITS Camera Platform"
@@ -58,3 +61,27 @@ class ApiKeyAdmin(admin.ModelAdmin):
             api_key_revoke(api_key=api_key)
             revoked += 1
         self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
+
+
+@admin.register(JobRun)
+class JobRunAdmin(admin.ModelAdmin):
+    """Every beat job's history (its_camera.jobs), with each job's status now above the list."""
+
+    change_list_template = "admin/its_camera/jobrun_change_list.html"
+    list_display = ["started_at", "job", "outcome", "duration", "rows", "summary", "error"]
+    list_filter = ["job", "outcome"]
+    date_hierarchy = "started_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, obj: JobRun) -> str:
+        return "—" if obj.duration_ms is None else f"{obj.duration_ms / 1000:.1f} s"
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {**(extra_context or {}), "job_statuses": job_statuses()})

@@ -8,6 +8,7 @@ class ItsCameraConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from its_camera import jobs  # noqa: F401 - registers the jobs' scrape-time metrics
         from its_camera.db.migration_session import apply_migration_limits, reset_migration_limits
 
         pre_migrate.connect(apply_migration_limits, dispatch_uid="its_camera.migration_limits")

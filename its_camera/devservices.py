@@ -291,6 +291,8 @@ def command_run(port: int) -> int:
                 ],
                 environment,
             )
+            # Watches beat and the worker from outside them: job_overdue when a job stops succeeding.
+            group.start("watchdog", [PYTHON, "manage.py", "jobs", "watchdog", "--every", "60"], environment)
             base = f"http://127.0.0.1:{port}"
             if wait_for_http(f"{base}/health/live", timeout=60):
                 banner(base, credentials)
@@ -307,7 +309,7 @@ def command_run(port: int) -> int:
                     return 1
             return 0
         finally:
-            log("stopping web, worker and beat")
+            log("stopping web, worker, beat and the watchdog")
             group.stop()
 
 

@@ -3,9 +3,11 @@
 - `its_rollup_lag_seconds`: how far the watermark is behind now, read from the database at scrape time;
 - `its_rollup_last_run_rows`: rollup rows written by the last run (also read at scrape time, so it is right
   whichever worker ran the job);
+- `its_partition_default_rows{table}`: rows waiting in each DEFAULT partition (counted up to
+  DEFAULT_ROWS_COUNT_LIMIT), read at scrape time; the sweep job moves them out, so anything but 0 for long
+  means the sweep cannot keep up or cannot place them;
 - `its_rollup_refresh_rows_total`, `its_rollup_refresh_raw_frames_total`, `its_rollup_refresh_seconds`:
   counted by the worker that runs the job;
-- `its_job_runs_total{job, outcome}`: succeeded / failed / skipped (lock held elsewhere);
 - ingest, counted by the web process that served the batch: `its_ingest_rows_total{table}` (rate() of it is
   rows/s), `its_ingest_batch_seconds{endpoint}` (whole request: read, decode, COPY, commit) and
   `its_ingest_rejected_batches_total{endpoint, status}`. Idempotent replays write nothing and count nothing.
@@ -15,14 +17,18 @@ Imported at start-up (telemetry.apps) so the scrape-time collector is registered
 
 from collections.abc import Iterable
 
+from django.db import connection
 from django.utils import timezone
 from prometheus_client.core import Metric
+from psycopg import sql
 
 from its_camera import metrics
+from telemetry.partitioning import partitioned_tables
 from telemetry.selectors.analytics import rollup_watermark
+from telemetry.selectors.partitions import partition_ranges
 from telemetry.services.rollups import RollupRunResult
 
-__all__ = ["ingest_batch_record", "ingest_rejected_record", "job_outcome_record", "rollup_run_record"]
+__all__ = ["ingest_batch_record", "ingest_rejected_record", "rollup_run_record"]
 
 INGEST_ROWS = metrics.counter("its_ingest_rows_total", "Rows written by ingest, by table.", ["table"])
 INGEST_BATCH_SECONDS = metrics.histogram(
@@ -43,7 +49,6 @@ def ingest_rejected_record(*, endpoint: str, status: int) -> None:
     INGEST_REJECTED.labels(endpoint=endpoint, status=str(status)).inc()
 
 
-JOB_RUNS = metrics.counter("its_job_runs_total", "Beat job runs by job and outcome.", ["job", "outcome"])
 ROLLUP_ROWS = metrics.counter("its_rollup_refresh_rows_total", "Rollup rows written by the refresh job.")
 ROLLUP_RAW_FRAMES = metrics.counter(
     "its_rollup_refresh_raw_frames_total", "Raw frame rows aggregated by the refresh job (grace re-reads included)."
@@ -53,10 +58,6 @@ ROLLUP_SECONDS = metrics.histogram(
     "Duration of a rollup refresh run.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
 )
-
-
-def job_outcome_record(*, job: str, outcome: str) -> None:
-    JOB_RUNS.labels(job=job, outcome=outcome).inc()
 
 
 def rollup_run_record(*, result: RollupRunResult) -> None:
@@ -77,3 +78,26 @@ def rollup_collector() -> Iterable[Metric]:
         last.add_metric([], row.last_run_rows)
     yield lag
     yield last
+
+
+DEFAULT_ROWS_COUNT_LIMIT = 100_000
+
+
+@metrics.register_collector("default_partitions")
+def default_partition_collector() -> Iterable[Metric]:
+    family = metrics.gauge_family(
+        "its_partition_default_rows",
+        f"Rows in each table's DEFAULT partition (counted up to {DEFAULT_ROWS_COUNT_LIMIT}).",
+        ["table"],
+    )
+    for table in partitioned_tables():
+        default = next((r.name for r in partition_ranges(table.table) if r.is_default), None)
+        if default is None:
+            continue
+        query = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT {}) AS waiting").format(
+            sql.Identifier(default), sql.Literal(DEFAULT_ROWS_COUNT_LIMIT)
+        )
+        with connection.cursor() as cursor:
+            cursor.cursor.execute(query)
+            family.add_metric([table.table], cursor.cursor.fetchone()[0])
+    yield family

@@ -8,11 +8,11 @@ the admin, which only ever show masked configs) is replaced by the stored secret
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Func, Value
 from django.utils import timezone
 
@@ -177,3 +177,35 @@ def camera_bulk_add_tag(*, camera_ids: Iterable[uuid.UUID], tag: str) -> int:
             updated_at=timezone.now(),
         )
     )
+
+
+LAST_SEEN_RESOLUTION = timedelta(seconds=1)
+
+
+def cameras_mark_seen(*, last_seen: dict[uuid.UUID, datetime]) -> int:
+    """Move each camera's last_seen_at forward to the given time (never back, never past now), in one
+    statement. Rows locked by a concurrent writer are skipped rather than waited for: a concurrent batch
+    is moving the same cameras forward too, and ingest must never queue on camera rows. A camera seen
+    less than LAST_SEEN_RESOLUTION ago is left alone: the status view's thresholds are 30 s and 5 min,
+    and every skipped row is a write saved. Returns the number of cameras updated."""
+    if not last_seen:
+        return 0
+    now = timezone.now()
+    ids = sorted(last_seen)
+    seen = [min(last_seen[camera_id], now) for camera_id in ids]
+    # Ingest calls this for every batch (telemetry), so it is the one write to cameras that must never wait.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH seen AS (SELECT * FROM unnest(%s::uuid[], %s::timestamptz[]) AS s(id, seen)),
+            locked AS (
+                SELECT cameras.id, seen.seen FROM cameras JOIN seen ON seen.id = cameras.id
+                WHERE cameras.last_seen_at IS NULL OR cameras.last_seen_at < seen.seen - make_interval(secs => %s)
+                ORDER BY cameras.id
+                FOR NO KEY UPDATE OF cameras SKIP LOCKED
+            )
+            UPDATE cameras SET last_seen_at = locked.seen FROM locked WHERE cameras.id = locked.id
+            """,
+            [ids, seen, LAST_SEEN_RESOLUTION.total_seconds()],
+        )
+        return cursor.rowcount

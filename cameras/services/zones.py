@@ -83,10 +83,18 @@ def zone_update(*, zone: Zone, data: dict[str, Any]) -> Zone:
     return _zone_save(zone)
 
 
+def zone_delete_refusal(*, zone: Zone) -> str | None:
+    """Why `zone` cannot be deleted now (None: it can). The one rule the API and the admin both apply."""
+    camera_count = zone.cameras.count()
+    if camera_count:
+        return f"Zone {zone.name!r} still has {camera_count} camera(s); move them to another zone first."
+    return None
+
+
 def zone_delete(*, zone: Zone) -> None:
     """Delete an empty zone. A zone that still has cameras is refused (ConflictError): move or delete
     them first, so no camera silently loses its zone."""
-    camera_count = zone.cameras.count()
-    if camera_count:
-        raise ConflictError(f"Zone {zone.name!r} still has {camera_count} camera(s); move them to another zone first.")
+    refusal = zone_delete_refusal(zone=zone)
+    if refusal:
+        raise ConflictError(refusal)
     zone.delete()

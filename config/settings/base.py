@@ -143,6 +143,12 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# --- Beat jobs (its_camera.jobs, docs/jobs.md) -------------------------------------------------
+# A job that has not succeeded within this many times its beat schedule (and at least the minimum) is overdue.
+JOB_OVERDUE_MULTIPLE = env.float("JOB_OVERDUE_MULTIPLE", default=3.0)
+JOB_OVERDUE_MIN_SECONDS = env.int("JOB_OVERDUE_MIN_SECONDS", default=120)
+JOB_RUN_RETENTION_DAYS = env.int("JOB_RUN_RETENTION_DAYS", default=30)  # job history kept in job_runs
+
 # --- API ------------------------------------------------------------------------------------
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SECONDS", default=60)
 NINJA_PAGINATION_PER_PAGE = env.int("API_PAGE_SIZE", default=100)

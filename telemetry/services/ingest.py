@@ -12,17 +12,17 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import msgspec
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 from psycopg import Cursor
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
+from cameras.services.cameras import cameras_mark_seen
 from telemetry.choices import BICYCLE_OBJECT_TYPES, PERSON_OBJECT_TYPES, VEHICLE_OBJECT_TYPES
 from telemetry.services.batches import BatchRejected, FrameBatch, MetricIn, RowError
 
@@ -227,37 +227,6 @@ def _reject_unknown_cameras(camera_ids: list[uuid.UUID | None]) -> None:
 def _conflict(exc: IntegrityError) -> BatchRejected:
     detail = getattr(getattr(exc.__cause__, "diag", None), "message_detail", None) or str(exc)
     return BatchRejected(409, f"The batch conflicts with stored data: {detail}")
-
-
-LAST_SEEN_RESOLUTION = timedelta(seconds=1)
-
-
-def cameras_mark_seen(*, last_seen: dict[uuid.UUID, datetime]) -> int:
-    """Move each camera's last_seen_at forward to the given time (never back, never past now), in one
-    statement. Rows locked by a concurrent writer are skipped rather than waited for: a concurrent batch
-    is moving the same cameras forward too, and ingest must never queue on camera rows. A camera seen
-    less than LAST_SEEN_RESOLUTION ago is left alone: the status view's thresholds are 30 s and 5 min,
-    and every skipped row is a write saved. Returns the number of cameras updated."""
-    if not last_seen:
-        return 0
-    now = timezone.now()
-    ids = sorted(last_seen)
-    seen = [min(last_seen[camera_id], now) for camera_id in ids]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH seen AS (SELECT * FROM unnest(%s::uuid[], %s::timestamptz[]) AS s(id, seen)),
-            locked AS (
-                SELECT cameras.id, seen.seen FROM cameras JOIN seen ON seen.id = cameras.id
-                WHERE cameras.last_seen_at IS NULL OR cameras.last_seen_at < seen.seen - make_interval(secs => %s)
-                ORDER BY cameras.id
-                FOR NO KEY UPDATE OF cameras SKIP LOCKED
-            )
-            UPDATE cameras SET last_seen_at = locked.seen FROM locked WHERE cameras.id = locked.id
-            """,
-            [ids, seen, LAST_SEEN_RESOLUTION.total_seconds()],
-        )
-        return cursor.rowcount
 
 
 def _latest_per_camera(rows: Iterable[tuple[uuid.UUID | None, datetime]]) -> dict[uuid.UUID, datetime]:

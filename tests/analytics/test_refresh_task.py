@@ -13,6 +13,7 @@ from django_celery_beat.models import PeriodicTask
 from cameras.choices import AlertKind, AlertState
 from cameras.models import Alert
 from its_camera.db.locks import lock_key
+from its_camera.jobs import job_lock_name
 from telemetry import tasks
 from telemetry.models import FrameHourlyRollup, RollupWatermark
 
@@ -46,7 +47,7 @@ def test_a_run_rolls_up_new_frames_and_records_its_outcome(fleet, now, make_fram
     outcome = tasks.refresh_rollups(now=now.isoformat())
 
     # Then it rolled them up, moved the watermark and recorded the run on it
-    assert outcome["skipped"] is False
+    assert outcome["outcome"] == "succeeded"
     assert outcome["raw_frames"] == 200
     assert outcome["lag_seconds"] == 0
     assert sum(FrameHourlyRollup.objects.filter(scope="fleet").values_list("frames", flat=True)) == 200
@@ -63,13 +64,13 @@ def test_a_second_run_while_one_holds_the_lock_does_nothing(fleet, now, make_fra
     params = connection.get_connection_params()
     params.pop("options", None)
     with psycopg.connect(**params, autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s)", [lock_key(tasks.REFRESH_ROLLUPS)])
+        other.execute("SELECT pg_advisory_lock(%s)", [lock_key(job_lock_name(tasks.REFRESH_ROLLUPS))])
 
         # When the job runs
         outcome = tasks.refresh_rollups(now=now.isoformat())
 
     # Then it skips without touching the watermark
-    assert outcome == {"skipped": True}
+    assert outcome["outcome"] == "skipped"
     assert RollupWatermark.objects.get().watermark == now - timedelta(minutes=30)
 
 

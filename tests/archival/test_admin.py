@@ -192,7 +192,25 @@ def test_job_runs_page_lists_runs(admin_client, policies):
 
     tasks.ensure_partitions()
 
-    response = admin_client.get(reverse("admin:archival_jobrun_changelist"))
+    response = admin_client.get(reverse("admin:its_camera_jobrun_changelist"))
 
     assert response.status_code == 200
     assert tasks.ENSURE_PARTITIONS in response.content.decode()
+
+
+def test_the_restore_action_writes_through_the_archival_service_all_or_nothing(archived):
+    from archival.services.restores import RestoreRefused, archive_restores_queue
+
+    failed = ArchiveRun.objects.create(
+        action="export",
+        table="frame_metadata",
+        partition="x",
+        state=ArchiveState.FAILED,
+        started_at=archived.started_at,
+    )
+    with pytest.raises(RestoreRefused, match=f"#{failed.pk}"):
+        archive_restores_queue(runs=[archived, failed], requested_by="ops")
+    assert not ArchiveRun.objects.filter(action="restore").exists()
+
+    (queued,) = archive_restores_queue(runs=[archived], requested_by="ops")
+    assert (queued.state, queued.restored_from_id, queued.requested_by) == (ArchiveState.QUEUED, archived.pk, "ops")

@@ -8,12 +8,13 @@ from django.db import connection
 from django.test import override_settings
 
 from archival import tasks
-from archival.choices import JobState
-from archival.models import JobRun
 from archival.selectors.partitions import partitions_missing
 from cameras.choices import AlertKind, AlertSeverity, AlertState
 from cameras.models import Alert
+from its_camera.choices import JobOutcome
 from its_camera.db.locks import lock_key
+from its_camera.jobs import job_lock_name
+from its_camera.models import JobRun
 from tests.archival.conftest import count_rows, insert_frames, partition_names
 
 NOW = datetime(2026, 11, 25, 22, 45, tzinfo=UTC)  # 07:45 the next day in Tokyo, 17:45 in New York
@@ -36,14 +37,14 @@ def test_ensure_partitions_is_idempotent_and_utc_aligned_under_a_non_utc_session
         with connection.cursor() as cursor:
             cursor.execute("SET TIME ZONE 'UTC'")
 
-    assert (first["state"], first["created"], first["expired"]) == (JobState.SUCCEEDED, 16 + 16 + 8, 0)
+    assert (first["outcome"], first["created"], first["expired"]) == (JobOutcome.SUCCEEDED, 16 + 16 + 8, 0)
     assert (second["created"], second["existing"]) == (0, 40)
     assert bounds("frame_metadata_p20261125") == (
         "FOR VALUES FROM ('2026-11-25 00:00:00+00') TO ('2026-11-26 00:00:00+00')"
     )
     assert "frame_metadata_p20261209" in partition_names("frame_metadata")  # 14 days ahead
     assert "system_metrics_p202705" in partition_names("system_metrics")  # 6 months ahead
-    assert list(JobRun.objects.values_list("job", "state")) == [(tasks.ENSURE_PARTITIONS, JobState.SUCCEEDED)] * 2
+    assert list(JobRun.objects.values_list("job", "outcome")) == [(tasks.ENSURE_PARTITIONS, JobOutcome.SUCCEEDED)] * 2
     assert partitions_missing(now=NOW) == []
 
 
@@ -104,7 +105,7 @@ def test_a_failed_job_is_recorded_and_raises_an_alert_and_the_next_good_run_reso
         tasks.ensure_partitions(now=NOW.isoformat())
 
     run = JobRun.objects.get()
-    assert (run.state, run.error) == (JobState.FAILED, "RuntimeError: catalog unreachable")
+    assert (run.outcome, run.error) == (JobOutcome.FAILED, "RuntimeError: catalog unreachable")
     alert = Alert.objects.get(kind=AlertKind.JOB_FAILED, subject=tasks.ENSURE_PARTITIONS)
     assert (alert.state, alert.severity) == (AlertState.OPEN, AlertSeverity.CRITICAL)
 
@@ -124,7 +125,7 @@ def test_retention_with_a_failed_archive_records_a_failed_job_and_an_archival_al
 
     outcome = tasks.apply_retention(now=NOW.isoformat(), policy="frame_metadata_retention")
 
-    assert outcome["state"] == JobState.FAILED
+    assert outcome["outcome"] == JobOutcome.FAILED
     assert outcome["failed"] == 1
     assert count_rows("frame_metadata") == 10
     assert Alert.objects.filter(kind=AlertKind.ARCHIVAL_FAILED, state=AlertState.OPEN).count() == 1
@@ -134,12 +135,12 @@ def test_a_job_whose_lock_is_held_elsewhere_is_skipped_and_recorded(policies):
     params = connection.get_connection_params()
     params.pop("options", None)
     with psycopg.connect(**params, autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(%s)", [lock_key(f"job:{tasks.APPLY_RETENTION}")])
+        other.execute("SELECT pg_advisory_lock(%s)", [lock_key(job_lock_name(tasks.APPLY_RETENTION))])
 
         outcome = tasks.apply_retention(now=NOW.isoformat())
 
-    assert outcome["state"] == JobState.SKIPPED
-    assert JobRun.objects.get().state == JobState.SKIPPED
+    assert outcome["outcome"] == JobOutcome.SKIPPED
+    assert JobRun.objects.get().outcome == JobOutcome.SKIPPED
 
 
 def test_readiness_fails_while_the_current_or_next_partition_is_missing(client, policies):

@@ -315,3 +315,37 @@ def test_fleet_status_counts_per_zone(admin_client):
     assert response.context["totals"] == {"streaming": 1, "recent": 1, "stale": 2, "open_alerts": 1, "total": 4}
     assert re.search(rb"Fleet status", response.content)
     assert b"fleet-status" in admin_client.get(reverse(CHANGELIST)).content  # linked from the camera list
+
+
+# --- zone deletion goes through the service, as the API's does ------------------------------------------
+
+
+def test_deleting_a_zone_with_cameras_is_refused_in_the_admin_as_in_the_api(admin_client, api_client):
+    # Given a zone with a camera, and an empty one
+    busy, empty = make_zone(name="busy"), make_zone(name="empty")
+    camera = make_camera(zone=busy)
+
+    # When an operator confirms deleting the busy zone, singly and through the bulk action
+    single = admin_client.post(reverse("admin:cameras_zone_delete", args=[busy.pk]), {"post": "yes"})
+    bulk = admin_client.post(
+        reverse("admin:cameras_zone_changelist"),
+        {"action": "delete_selected", helpers.ACTION_CHECKBOX_NAME: [busy.pk, empty.pk], "post": "yes"},
+    )
+
+    # Then both pages say why (the service's message, the API's 409 detail) and nothing was deleted or cleared
+    api = api_client.delete(f"/api/v1/zones/{busy.pk}")
+    assert api.status_code == 409
+    for response in (single, bulk):
+        assert response.status_code == 200
+        assert api.json()["detail"].replace("'", "&#x27;") in response.content.decode()
+    camera.refresh_from_db()
+    assert camera.zone_id == busy.pk
+    assert sorted(Camera.objects.values_list("zone__name", flat=True)) == ["busy"]
+    from cameras.models import Zone
+
+    assert sorted(Zone.objects.values_list("name", flat=True)) == ["busy", "empty"]
+
+    # When the empty zone alone is deleted, it goes
+    response = admin_client.post(reverse("admin:cameras_zone_delete", args=[empty.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert list(Zone.objects.values_list("name", flat=True)) == ["busy"]

@@ -15,6 +15,7 @@ from cameras.models import Alert
 from cameras.services.offline_alerts import OfflinePolicy, camera_offline_alerts_refresh
 from cameras.tasks import RAISE_STALE_CAMERA_ALERTS, raise_stale_camera_alerts
 from its_camera.db.locks import advisory_lock
+from its_camera.jobs import job_lock_name
 from tests.cameras.factories import make_camera
 
 pytestmark = pytest.mark.django_db
@@ -190,7 +191,10 @@ def test_the_beat_task_uses_settings_loops_over_batches_and_is_idempotent():
     outcome = raise_stale_camera_alerts(now=(T0 + minutes(6)).isoformat())
     again = raise_stale_camera_alerts(now=(T0 + minutes(6)).isoformat())
 
-    assert outcome == {"skipped": False, "raised": 5, "flapped": 0, "recovering": 0, "resolved": 0, "more": False}
+    assert outcome["outcome"] == "succeeded"
+    assert {key: outcome[key] for key in ("rows", "raised", "flapped", "recovering", "resolved", "more")} == {
+        "rows": 5, "raised": 5, "flapped": 0, "recovering": 0, "resolved": 0, "more": False,
+    }  # fmt: skip
     assert again["raised"] == 0
     assert set(offline_alerts().values_list("camera_id", flat=True)) == {camera.pk for camera in cameras}
 
@@ -201,7 +205,7 @@ def test_the_beat_task_skips_while_another_run_holds_the_lock():
     holding, release = threading.Event(), threading.Event()
 
     def other_run() -> None:
-        with advisory_lock(RAISE_STALE_CAMERA_ALERTS):
+        with advisory_lock(job_lock_name(RAISE_STALE_CAMERA_ALERTS)):
             holding.set()
             release.wait(10)
         connection.close()
@@ -215,7 +219,7 @@ def test_the_beat_task_skips_while_another_run_holds_the_lock():
         release.set()
         thread.join()
 
-    assert outcome == {"skipped": True}
+    assert outcome["outcome"] == "skipped"
     assert not offline_alerts().exists()
 
 

@@ -17,13 +17,13 @@ from cameras.services.alerts import alert_acknowledge, alert_raise, alert_resolv
 from cameras.services.cameras import camera_heartbeat
 from cameras.status_events import (
     BASELINE_FIELD,
-    JOB_RUNS,
     PUBLISH_LIVE_STATUS,
     STATE_KEY,
     camera_status_sweep,
     publish_live_status,
 )
 from its_camera.db.locks import lock_key
+from its_camera.jobs import JOB_RUNS, job_lock_name
 from tests.cameras.factories import make_camera, make_zone
 
 from .conftest import stream_entries
@@ -172,10 +172,10 @@ def test_the_task_skips_while_another_run_holds_the_lock(live_redis):
     params = connection.get_connection_params()
     params.pop("options", None)
     with psycopg.connect(**params, autocommit=True) as other_session:
-        other_session.execute("SELECT pg_advisory_lock(%s)", [lock_key(PUBLISH_LIVE_STATUS)])
-        assert publish_live_status() == {"skipped": True}
+        other_session.execute("SELECT pg_advisory_lock(%s)", [lock_key(job_lock_name(PUBLISH_LIVE_STATUS))])
+        assert publish_live_status()["outcome"] == "skipped"
         # Released explicitly: a closed session's locks go only when its backend has exited, a moment later.
-        other_session.execute("SELECT pg_advisory_unlock(%s)", [lock_key(PUBLISH_LIVE_STATUS)])
+        other_session.execute("SELECT pg_advisory_unlock(%s)", [lock_key(job_lock_name(PUBLISH_LIVE_STATUS))])
     assert publish_live_status()["baseline"] is True
 
 
@@ -186,13 +186,13 @@ def test_the_task_raises_an_alert_while_redis_is_down_and_resolves_it_after(live
     settings.LIVE_EVENTS_REDIS_URL = f"redis://127.0.0.1:{closed}/0"
 
     failed_before = JOB_RUNS.labels(job=PUBLISH_LIVE_STATUS, outcome="failed")._value.get()
-    assert publish_live_status()["error"] == "redis unavailable"
+    assert publish_live_status()["outcome"] == "failed"
     assert JOB_RUNS.labels(job=PUBLISH_LIVE_STATUS, outcome="failed")._value.get() == failed_before + 1
     alert = Alert.objects.get(kind=AlertKind.JOB_FAILED, subject=PUBLISH_LIVE_STATUS)
     assert alert.state == AlertState.OPEN
 
     settings.LIVE_EVENTS_REDIS_URL = ""
-    assert publish_live_status()["skipped"] is False
+    assert publish_live_status()["outcome"] == "succeeded"
     alert.refresh_from_db()
     assert alert.state == AlertState.RESOLVED
 

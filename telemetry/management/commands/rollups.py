@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from its_camera.db.locks import advisory_lock
+from its_camera.jobs import job_lock_name
 from telemetry.selectors.analytics import rollup_lag, rollup_watermark
 from telemetry.services.rollups import rollups_rebuild
 from telemetry.tasks import REFRESH_ROLLUPS, refresh_rollups
@@ -62,7 +63,7 @@ class Command(BaseCommand):
             raise CommandError("rebuild needs --since and --until.")
         if since >= until:
             raise CommandError("--since must be before --until.")
-        with advisory_lock(REFRESH_ROLLUPS) as acquired:
+        with advisory_lock(job_lock_name(REFRESH_ROLLUPS)) as acquired:
             if not acquired:
                 raise CommandError("The rollup job is running; try again in a minute.")
             result = rollups_rebuild(since=since, until=until)
