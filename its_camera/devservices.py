@@ -54,12 +54,15 @@ def log(message: str) -> None:
 
 
 def pid_alive(pid: int) -> bool:
+    """The process exists and has not exited (a zombie waiting for its parent to reap it has)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True
 
 
@@ -75,21 +78,55 @@ def launcher_alive(pid: int) -> bool:
     return False
 
 
-def running_services(state_dir: Path) -> dict[str, object] | None:
-    """The servers a live launcher started (its state file), or None."""
+def read_state(state_dir: Path) -> dict[str, object] | None:
     try:
         state = json.loads((state_dir / STATE_FILE_NAME).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(state, dict) or not launcher_alive(int(state.get("pid", 0))):
+    return state if isinstance(state, dict) else None
+
+
+def running_services(state_dir: Path) -> dict[str, object] | None:
+    """The servers a live launcher started (its state file), or None."""
+    state = read_state(state_dir)
+    if state is None or not launcher_alive(int(str(state.get("pid", 0)))):
         return None
     return state
 
 
-def state_write(state_dir: Path, urls: dict[str, str]) -> None:
+def stop_left_over_redis(state_dir: Path) -> None:
+    """A launcher killed outright (SIGKILL) cannot stop its Redis: stop it before starting another over the
+    same data directory. Only a redis-server working in that directory, with the pid the state file names."""
+    state = read_state(state_dir)
+    if state is None or launcher_alive(int(str(state.get("pid", 0)))):
+        return
+    pid = int(str(state.get("redis_pid", 0)))
+    proc = Path(f"/proc/{pid}")
+    try:
+        is_ours = (proc / "comm").read_text().strip() == "redis-server" and os.readlink(proc / "cwd") == str(
+            state_dir / "redis"
+        )
+    except OSError:
+        return
+    if not is_ours:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)  # redis-server saves its data set on SIGTERM, as on SHUTDOWN
+    if wait_gone(pid, timeout=10):
+        log(f"stopped the embedded Redis (pid {pid}) that a killed launcher (pid {state.get('pid')}) left running")
+    else:
+        log(f"the embedded Redis (pid {pid}) left by a killed launcher did NOT stop")
+
+
+def state_write(state_dir: Path, urls: dict[str, str], *, started: dict[str, str]) -> None:
+    state: dict[str, object] = {"pid": os.getpid(), **urls}
+    if "REDIS_URL" in started:
+        import redis
+
+        state["redis_pid"] = int(redis.Redis.from_url(started["REDIS_URL"]).info("server")["process_id"])
     state_dir.mkdir(parents=True, exist_ok=True)
     temporary = state_dir / f".{STATE_FILE_NAME}.{os.getpid()}"
-    temporary.write_text(json.dumps({"pid": os.getpid(), **urls}))
+    temporary.write_text(json.dumps(state))
     temporary.replace(state_dir / STATE_FILE_NAME)
 
 
@@ -204,6 +241,8 @@ def services(*, state_dir: Path | None = None, redis_database: int | None = None
     state_dir = STATE_DIR if state_dir is None else state_dir
     environment = dict(os.environ)
     running = running_services(state_dir)
+    if running is None and not environment.get("REDIS_URL"):
+        stop_left_over_redis(state_dir)
     started: dict[str, str] = {}
     with contextlib.ExitStack() as stack:
         for variable in ("DATABASE_URL", "REDIS_URL"):
@@ -222,7 +261,7 @@ def services(*, state_dir: Path | None = None, redis_database: int | None = None
         if started:
             # Others reuse what this launcher started; what it reuses stays another launcher's to announce.
             if running is None:
-                state_write(state_dir, {**started, **{k: environment[k] for k in ("DATABASE_URL", "REDIS_URL")}})
+                state_write(state_dir, {k: environment[k] for k in ("DATABASE_URL", "REDIS_URL")}, started=started)
             stack.callback(state_remove, state_dir)
         yield environment
 

