@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-clock lint format bench check-deploy clean-local
+.PHONY: run test test-clock lint format bench soak check-deploy clean-local
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,10 +42,15 @@ format: $(INSTALLED)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-## bench: every benchmark in bench/, each printing our path beside the reference path
+## bench: every benchmark in bench/, each printing our path beside the reference path (the soak has its own target)
 bench: $(INSTALLED)
-	@set -e; for script in bench/*.py; do \
+	@set -e; for script in bench/*.py; do [ "$$script" = bench/soak.py ] && continue; \
 		echo "== $$script"; $(PY) -m its_camera.devservices exec $(PY) $$script; done
+
+## soak: make run's whole stack under the seed's fleet (100 cameras x 30 fps) for SOAK_MINUTES (bench/soak.py)
+SOAK_MINUTES ?= 10
+soak: $(INSTALLED)
+	flock /tmp/bench.lock $(PY) bench/soak.py --minutes $(SOAK_MINUTES)
 
 ## check-deploy: deploy/ files parse with the installed PostgreSQL (also part of `make test`)
 check-deploy: $(INSTALLED)

@@ -16,5 +16,6 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
+    path("health/status", health.status_view, name="health-status"),
     path("metrics", metrics.metrics_view, name="metrics"),
 ]

@@ -136,8 +136,13 @@ class FrameIngestOut(Schema):
 
 
 class MetricIngestOut(Schema):
-    metrics: int
+    metrics: int = Field(description="Rows written.")
     cameras: int
+    duplicates: int = Field(
+        0,
+        description="Rows skipped because the same sample (camera, name, timestamp, labels) is already stored: "
+        "a retried batch writes nothing and is answered 201.",
+    )
 
 
 class FrameStatusOut(Schema):
@@ -211,7 +216,9 @@ def frames_create(request: HttpRequest) -> HttpResponse:
     summary="Push a batch of system metrics",
     description=(
         "A JSON array (or NDJSON) of metrics (fps, gpu_utilization, ...), written atomically with COPY. "
-        "`camera_id` is optional (host metrics). Same limits and errors as `POST /frames`."
+        "`camera_id` is optional (host metrics). Same limits and errors as `POST /frames`. A sample is identified "
+        "by (camera_id, name, timestamp, labels): retrying a batch, with or without an `Idempotency-Key`, never "
+        "stores a sample twice; samples already stored are counted in `duplicates` and the first value stays."
     ),
     openapi_extra={**_body_doc(_inline_schema(msgspec.json.schema(list[MetricIn])), ndjson=True), **IDEMPOTENCY_DOC},
 )

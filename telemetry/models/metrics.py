@@ -1,6 +1,7 @@
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import MD5, Cast
 from psqlextra.models import PostgresPartitionedModel
 from psqlextra.types import PostgresPartitioningMethod
 
@@ -46,6 +47,18 @@ class SystemMetric(PostgresPartitionedModel):
                 fields=["alert_level", "timestamp"],
                 name="idx_system_metrics_alerting",
                 condition=~Q(alert_level=MetricAlertLevel.NONE),
+            ),
+        ]
+        constraints = [
+            # The natural key: a retried batch stores nothing twice (migration 0007; ingest uses ON CONFLICT DO
+            # NOTHING on it). Host metrics (no camera) collide too: NULLS NOT DISTINCT.
+            models.UniqueConstraint(
+                F("camera"),
+                F("name"),
+                F("timestamp"),
+                MD5(Cast("labels", models.TextField())),
+                name="uniq_system_metrics_sample",
+                nulls_distinct=False,
             ),
         ]
 

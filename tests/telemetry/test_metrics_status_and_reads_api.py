@@ -26,7 +26,7 @@ def test_metrics_are_written_with_labels_and_update_last_seen(api_client, camera
     response = api_client.post_json("/api/v1/metrics", batch)
 
     assert response.status_code == 201
-    assert response.json() == {"metrics": 3, "cameras": 1}
+    assert response.json() == {"metrics": 3, "cameras": 1, "duplicates": 0}
     stored = {m.name: m for m in SystemMetric.objects.filter(camera=camera)}
     assert stored["gpu_utilization"].alert_level == "warning"
     assert stored["fps"].labels == {"gpu": "0"}
@@ -73,6 +73,68 @@ def test_metrics_retry_with_idempotency_key_is_a_no_op(api_client, camera, parti
     assert retry.status_code == 201
     assert retry["Idempotent-Replayed"] == "true"
     assert SystemMetric.objects.count() == 1
+
+
+SAMPLE_TIME = datetime(2026, 11, 25, 23, 55, 30, 250000, tzinfo=UTC)  # a fixed clock; the DEFAULT partition takes it
+
+
+def sample(camera=None, **overrides):
+    return metric(camera, timestamp=SAMPLE_TIME.isoformat()) | overrides
+
+
+def test_a_metrics_batch_retried_without_a_key_stores_nothing_twice(api_client, camera):
+    # given a batch with a camera's metrics and a host metric (no camera), stored once
+    batch = [sample(camera), sample(camera, name="gpu_utilization", value=0.83), sample(None, name="host_load")]
+    first = api_client.post_json("/api/v1/metrics", batch)
+    before = table_counts()["system_metrics"]
+
+    # when the client, which never saw the first answer, sends it again without an Idempotency-Key
+    retry = api_client.post_json("/api/v1/metrics", batch)
+
+    # then the retry succeeds and writes nothing
+    assert first.json() == {"metrics": 3, "cameras": 1, "duplicates": 0}
+    assert retry.status_code == 201
+    assert retry.json() == {"metrics": 0, "cameras": 1, "duplicates": 3}
+    assert before == table_counts()["system_metrics"] == 3
+
+
+def test_a_batch_that_overlaps_stored_samples_writes_only_the_new_ones(api_client, camera):
+    api_client.post_json("/api/v1/metrics", [sample(camera), sample(None)])
+    later = (SAMPLE_TIME + timedelta(seconds=5)).isoformat()
+
+    # the same samples (labels in another key order are the same labels), plus a new one, plus a repeat of it
+    response = api_client.post_json(
+        "/api/v1/metrics",
+        [
+            sample(camera, labels={"gpu": "0"}),
+            sample(None),
+            sample(camera, timestamp=later),
+            sample(camera, timestamp=later, value=1.0),
+        ],
+    )
+
+    assert response.status_code == 201
+    assert response.json() == {"metrics": 1, "cameras": 1, "duplicates": 3}
+    assert table_counts()["system_metrics"] == 3
+    # the first value written for a sample stays
+    assert SystemMetric.objects.get(camera=camera, timestamp=SAMPLE_TIME + timedelta(seconds=5)).value == 29.7
+
+
+def test_samples_differing_only_in_labels_camera_or_name_are_distinct(api_client, camera, make_camera):
+    other = make_camera(name="other")
+    batch = [
+        sample(camera, labels={"gpu": "0"}),
+        sample(camera, labels={"gpu": "1"}),
+        sample(camera, labels={}),
+        sample(other),
+        sample(None),
+        sample(camera, name="gpu_utilization"),
+    ]
+
+    response = api_client.post_json("/api/v1/metrics", batch)
+
+    assert response.json() == {"metrics": 6, "cameras": 2, "duplicates": 0}
+    assert table_counts()["system_metrics"] == 6
 
 
 def stored_frames(api_client, camera, count, **overrides):
