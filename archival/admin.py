@@ -12,6 +12,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from archival import operations_panels  # noqa: F401 - registers the admin home's storage panel
 from archival.conf import archival_setting
 from archival.models import ArchiveRun, PartitionHealth, RetentionPolicy
 from archival.selectors.partitions import tables_health

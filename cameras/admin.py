@@ -18,6 +18,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from cameras import operations_panels  # noqa: F401 - registers the admin home's fleet and alert panels
 from cameras.choices import ACTIVE_ALERT_STATES, AlertState, CameraStatus, ConnectionStatus
 from cameras.credentials import config_restore_masked, mask_config
 from cameras.exceptions import ConflictError

@@ -245,6 +245,13 @@ class FleetStatusRow:
         return self.streaming + self.recent + self.stale
 
 
+def fleet_status_totals() -> dict[str, int]:
+    """Active cameras by connection status over the whole fleet: one aggregate over the realtime view."""
+    counts = {status: Count("id", filter=Q(connection_status=status)) for status in ConnectionStatus.values}
+    totals = RealtimeCameraStatus.objects.aggregate(total=Count("id"), **counts)
+    return {key: int(value or 0) for key, value in totals.items()}
+
+
 def fleet_status_by_zone() -> list[FleetStatusRow]:
     """Per zone (and "no zone"): how many active cameras are streaming / recent / stale, and the
     open camera alerts there. Two grouped queries over the view and the alerts, whatever the fleet size."""
