@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "cameras",
     "telemetry",
     "archival",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -201,6 +202,25 @@ CELERY_IMPORTS = ["cameras.status_events"]  # the live status beat task lives be
 # GET /metrics answers these client networks, or anyone with `Authorization: Bearer <METRICS_BEARER_TOKEN>`.
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
 METRICS_BEARER_TOKEN = env("METRICS_BEARER_TOKEN", default="")
+
+# --- Notifications (see docs/operations.md) -----------------------------------------------------
+# Email goes through Django's email backend: SMTP by default, configured by the standard settings.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="its-camera@localhost")
+NOTIFICATIONS_ADMIN_BASE_URL = env(
+    "NOTIFICATIONS_ADMIN_BASE_URL", default=""
+)  # links in messages, e.g. https://ops.example
+NOTIFICATIONS_RETRY_BASE_SECONDS = env.float("NOTIFICATIONS_RETRY_BASE_SECONDS", default=30.0)  # then x4 each time
+NOTIFICATIONS_RETRY_MAX_SECONDS = env.float("NOTIFICATIONS_RETRY_MAX_SECONDS", default=3600.0)
+NOTIFICATIONS_SEND_LEASE_SECONDS = env.int("NOTIFICATIONS_SEND_LEASE_SECONDS", default=300)  # a worker's claim
+NOTIFICATIONS_PENDING_GRACE = env.int("NOTIFICATIONS_PENDING_GRACE", default=60)  # then the beat sweep sends it
+NOTIFICATIONS_BATCH_SIZE = env.int("NOTIFICATIONS_BATCH_SIZE", default=500)  # reminders / due rows per beat run
 
 # --- Internationalisation and time -----------------------------------------------------------
 LANGUAGE_CODE = "en-us"
