@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -34,6 +34,15 @@ from cameras.services.cameras import (
 from cameras.services.zones import zone_delete, zone_delete_refusal
 
 # --- Cameras ----------------------------------------------------------------------------------
+
+
+def camera_page_url(camera_id: Any) -> str | None:
+    """The camera's page (charts, completeness, alerts, frames), served by telemetry: linked by URL name, so
+    cameras imports nothing from telemetry (and shows no link if telemetry is not installed)."""
+    try:
+        return reverse("operations-camera", args=[camera_id])
+    except NoReverseMatch:
+        return None
 
 
 class ConnectionStatusFilter(admin.SimpleListFilter):
@@ -94,6 +103,7 @@ class CameraAdmin(admin.ModelAdmin):
         "tag_list",
         "last_seen_at",
         "last_fps",
+        "page_link",
     ]
     list_filter = ["status", ConnectionStatusFilter, "zone", "is_active"]
     list_select_related = ["zone"]
@@ -114,6 +124,17 @@ class CameraAdmin(admin.ModelAdmin):
             "fleet-status/", self.admin_site.admin_view(self.fleet_status_view), name="cameras_camera_fleet_status"
         )
         return [fleet, *super().get_urls()]
+
+    @admin.display(description="page")
+    def page_link(self, obj: Camera) -> str:
+        url = camera_page_url(obj.pk)
+        return format_html('<a href="{}">charts</a>', url) if url else "—"
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        extra_context = {**(extra_context or {}), "camera_page_url": camera_page_url(object_id)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="connection")
     def connection(self, obj: Camera) -> str:
