@@ -1,49 +1,42 @@
-"""The admin home's beat jobs panel (its_camera.admin_pages registry; imported by its_camera/admin.py)."""
+"""The admin home's beat jobs panel (its_camera.admin_pages registry; imported by its_camera/admin.py), read from
+the job runner (its_camera.jobs): each job's last success, whether it is overdue, and its latest run."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.urls import reverse
-from django_celery_beat.models import PeriodicTask
 
 from its_camera import admin_pages
-
-MAX_JOBS_SHOWN = 50
-OVERDUE_AFTER_INTERVALS = 3  # a job not run for this many of its intervals is shown as overdue
-
-
-def _every(task: PeriodicTask) -> timedelta | None:
-    if task.interval is None:
-        return None
-    return timedelta(**{task.interval.period: task.interval.every})
+from its_camera.jobs import job_statuses
+from its_camera.models import JobRun
 
 
 def jobs_panel(*, now: datetime) -> dict[str, Any]:
-    tasks = list(
-        PeriodicTask.objects.select_related("interval", "crontab")
-        .exclude(task="celery.backend_cleanup")
-        .order_by("name")[:MAX_JOBS_SHOWN]
-    )
-    jobs = []
-    for task in tasks:
-        every = _every(task)
-        overdue = bool(
-            task.enabled
-            and every is not None
-            and (task.last_run_at is None or now - task.last_run_at > every * OVERDUE_AFTER_INTERVALS)
-        )
-        jobs.append(
-            {
-                "name": task.name,
-                "task": task.task,
-                "enabled": task.enabled,
-                "schedule": str(task.interval or task.crontab or "—"),
-                "last_run_at": task.last_run_at,
-                "overdue": overdue,
-                "url": reverse("admin:django_celery_beat_periodictask_change", args=[task.pk]),
-            }
-        )
-    return {"jobs": jobs, "schedules_url": reverse("admin:django_celery_beat_periodictask_changelist")}
+    statuses = job_statuses(now=now)  # two queries: last successes, beat entries
+    latest = {
+        run.job: run
+        for run in JobRun.objects.filter(job__in=[status.job for status in statuses])
+        .order_by("job", "-started_at", "-id")
+        .distinct("job")  # the newest run of each job by idx_job_runs_job_started
+        .only("job", "outcome", "started_at", "error")
+    }
+    changelist = reverse("admin:its_camera_jobrun_changelist")
+    jobs = [
+        {
+            "name": status.job,
+            "schedule": status.schedule,
+            "last_success_at": status.last_success_at,
+            "overdue": status.overdue,
+            "latest": latest.get(status.job),
+            "url": f"{changelist}?job__exact={status.job}",
+        }
+        for status in statuses
+    ]
+    return {
+        "jobs": jobs,
+        "runs_url": changelist,
+        "schedules_url": reverse("admin:django_celery_beat_periodictask_changelist"),
+    }
 
 
 admin_pages.register_panel(

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("cameras", "0006_alert_kind_notification_failed"),
+        ("cameras", "0007_alert_kind_notification_failed"),
     ]
 
     operations = [

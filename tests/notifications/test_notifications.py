@@ -310,3 +310,15 @@ def test_lost_tasks_and_due_retries_are_picked_up_by_the_beat_job(webhook, monke
 
     # Then the lost delivery is queued again
     assert queued == list(NotificationDelivery.objects.values_list("pk", flat=True))
+
+
+def test_the_beat_job_runs_through_the_job_runner(webhook):
+    from its_camera.models import JobRun
+    from notifications.tasks import PROCESS_DUE, process_due
+
+    make_rule(webhook, remind_after_minutes=1)
+    alert_raise(kind=AlertKind.JOB_FAILED, subject="a", message="a", now=NOW)
+    result = process_due(now=(NOW + timedelta(minutes=5)).isoformat())
+    run = JobRun.objects.get(job=PROCESS_DUE)
+    assert (run.outcome, run.rows) == ("succeeded", 2)  # one reminder written, one lost opening queued again
+    assert result["rows"] == 2

@@ -211,3 +211,31 @@ def test_a_broken_panel_shows_its_error_and_the_rest_of_the_home_still_renders(a
     assert "This panel could not be built: RuntimeError: catalog unavailable" in html
     assert 'id="panel-fleet"' in html
     assert 'id="panel-storage"' in html
+
+
+def test_the_jobs_panel_shows_each_jobs_last_success_from_the_job_runner(admin_client, pinned_home):
+    # Given a job (every minute) that last succeeded at 00:02 and then failed at 00:03, and one that never ran
+    from its_camera.models import JobRun
+
+    JobRun.objects.create(
+        job="telemetry.tasks.refresh_rollups", outcome="succeeded", started_at=NOW - timedelta(minutes=4),
+        finished_at=NOW - timedelta(minutes=3, seconds=30),
+    )  # fmt: skip
+    JobRun.objects.create(
+        job="telemetry.tasks.refresh_rollups", outcome="failed", started_at=NOW - timedelta(minutes=2),
+        finished_at=NOW - timedelta(minutes=2), error="boom",
+    )  # fmt: skip
+
+    # When the home is opened
+    response = admin_client.get(reverse("admin:index"))
+
+    # Then the panel shows its last success and that its latest run failed; 3.5 min > 3 x 1 min: overdue
+    jobs = {job["name"]: job for job in response.context["panels"][-1]["data"]["jobs"]}
+    rollups = jobs["telemetry.tasks.refresh_rollups"]
+    assert rollups["last_success_at"] == NOW - timedelta(minutes=3, seconds=30)
+    assert rollups["latest"].outcome == "failed"
+    assert rollups["overdue"]
+    assert jobs["notifications.tasks.process_due"]["last_success_at"] is None
+    html = response.content.decode()
+    assert "12-01 00:02:00 (overdue)" in html
+    assert '<span class="state-failed" title="boom">failed</span>' in html
