@@ -93,6 +93,7 @@ class Migration(migrations.Migration):
                                 ("partition_default_rows", "Partition Default Rows"),
                                 ("archival_failed", "Archival Failed"),
                                 ("job_failed", "Job Failed"),
+                                ("job_overdue", "Job Overdue"),
                                 ("rollup_lag", "Rollup Lag"),
                                 ("notification_failed", "Notification Failed"),
                             ],
