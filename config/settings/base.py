@@ -203,6 +203,10 @@ CELERY_IMPORTS = ["cameras.status_events"]  # the live status beat task lives be
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
 METRICS_BEARER_TOKEN = env("METRICS_BEARER_TOKEN", default="")
 
+# --- Camera map (see docs/operations.md): tiles are optional; without them the map is a coordinate canvas.
+MAP_TILE_URL = env("MAP_TILE_URL", default="")  # e.g. https://tiles.internal/{z}/{x}/{y}.png
+MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", default="")
+
 # --- Notifications (see docs/operations.md) -----------------------------------------------------
 # Email goes through Django's email backend: SMTP by default, configured by the standard settings.
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
