@@ -17,12 +17,14 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from import_export.admin import ExportMixin, ImportExportMixin
 
 from cameras import operations_panels  # noqa: F401 - registers the admin home's fleet and alert panels
 from cameras.choices import ACTIVE_ALERT_STATES, AlertState, CameraStatus, ConnectionStatus
 from cameras.credentials import config_restore_masked, mask_config
 from cameras.exceptions import ConflictError
 from cameras.models import Alert, Camera, Zone
+from cameras.resources import AlertResource, CameraResource, ZoneResource
 from cameras.selectors.cameras import connection_status_at, connection_status_filter, fleet_status_by_zone
 from cameras.services.alerts import alert_acknowledge, alert_resolve_one
 from cameras.services.cameras import (
@@ -91,7 +93,11 @@ class AddTagForm(forms.Form):
 
 
 @admin.register(Camera)
-class CameraAdmin(admin.ModelAdmin):
+class CameraAdmin(ImportExportMixin, admin.ModelAdmin):
+    # Import (CSV/XLSX): upload, a dry-run preview with every row's changes and errors, confirm; a file with any
+    # bad row writes nothing. Export: the filtered list (credentials masked). See cameras/resources.py.
+    resource_classes = [CameraResource]
+    change_list_template = "admin/cameras/camera/change_list.html"
     form = CameraAdminForm
     list_display = [
         "name",
@@ -239,7 +245,8 @@ class CameraInline(admin.TabularInline):
 
 
 @admin.register(Zone)
-class ZoneAdmin(admin.ModelAdmin):
+class ZoneAdmin(ImportExportMixin, admin.ModelAdmin):
+    resource_classes = [ZoneResource]
     list_display = ["name", "camera_count", "active_camera_count", "description"]
     search_fields = ["name", "description"]
     inlines = [CameraInline]
@@ -284,7 +291,8 @@ class ZoneAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(ExportMixin, admin.ModelAdmin):
+    resource_classes = [AlertResource]
     list_display = ["id", "kind", "subject", "camera", "severity", "state", "short_message", "opened_at", "updated_at"]
     list_filter = ["state", "kind", "severity"]
     list_select_related = ["camera"]

@@ -4,6 +4,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import environ
+from import_export.formats import base_formats
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -26,6 +27,7 @@ INSTALLED_APPS = [
     "psqlextra",
     "ninja",
     "django_celery_beat",
+    "import_export",
     "its_camera",
     "cameras",
     "telemetry",
@@ -202,6 +204,11 @@ CELERY_IMPORTS = ["cameras.status_events"]  # the live status beat task lives be
 # GET /metrics answers these client networks, or anyone with `Authorization: Bearer <METRICS_BEARER_TOKEN>`.
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
 METRICS_BEARER_TOKEN = env("METRICS_BEARER_TOKEN", default="")
+
+# --- Import and export (django-import-export; see docs/operations.md) ----------------------------
+IMPORT_EXPORT_FORMATS = [base_formats.CSV, base_formats.XLSX]
+IMPORT_EXPORT_USE_TRANSACTIONS = True  # a file with a bad row writes nothing
+IMPORT_EXPORT_SKIP_ADMIN_LOG = True  # one log entry per imported row would double the import's writes
 
 # --- Camera map (see docs/operations.md): tiles are optional; without them the map is a coordinate canvas.
 MAP_TILE_URL = env("MAP_TILE_URL", default="")  # e.g. https://tiles.internal/{z}/{x}/{y}.png
