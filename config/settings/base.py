@@ -4,6 +4,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from import_export.formats import base_formats
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -36,7 +37,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "its_camera.metrics.metrics_middleware",  # first: counts every request, whatever answers it
+    "its_camera.logs.request_id_middleware",  # first: every line logged for the request carries its id
+    "its_camera.metrics.metrics_middleware",  # counts every request, whatever answers it
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -250,13 +252,29 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# "text": `2026-11-30 03:24:25 INFO    cameras.api [3f2a…] message`; "json": one JSON object per line for log
+# shippers (its_camera/logs.py). Every line carries the request id, also in the Celery tasks a request queued.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'text' or 'json', not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "its_camera.logs.RequestIdFilter"}},
     "formatters": {
-        "readable": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "datefmt": "%H:%M:%S"},
+        "text": {
+            "format": "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s",
+            "datefmt": "%Y-%m-%d %H:%M:%S",
+        },
+        "json": {"()": "its_camera.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "readable"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
