@@ -17,8 +17,9 @@ import pytest
 import redis
 from django.conf import settings
 
+from config.celery import app as celery_app
 from its_camera.logs import HEADER, JsonFormatter, RequestIdFilter, request_id_context
-from its_camera.tasks import ping
+from its_camera.tasks import PING
 
 
 @pytest.fixture
@@ -105,7 +106,8 @@ def test_the_request_id_follows_into_a_task_run_by_a_real_worker():
         # When a request (its id in context) queues the ping task
         token = uuid.uuid4().hex
         with request_id_context("req-7f3a19"):
-            ping.apply_async(args=[token], queue=queue)
+            # Through the project's app explicitly: another test may have left a different app "current".
+            celery_app.send_task(PING, args=[token], queue=queue)
 
         # Then the worker runs it, and its log line carries the request's id and the task's id and name
         client = redis.Redis.from_url(settings.REDIS_URL)
