@@ -14,14 +14,17 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from import_export.admin import ExportMixin, ImportExportMixin
 
+from cameras import operations_panels  # noqa: F401 - registers the admin home's fleet and alert panels
 from cameras.choices import ACTIVE_ALERT_STATES, AlertState, CameraStatus, ConnectionStatus
 from cameras.credentials import config_restore_masked, mask_config
 from cameras.exceptions import ConflictError
 from cameras.models import Alert, Camera, Zone
+from cameras.resources import AlertResource, CameraResource, ZoneResource
 from cameras.selectors.cameras import connection_status_at, connection_status_filter, fleet_status_by_zone
 from cameras.services.alerts import alert_acknowledge, alert_resolve_one
 from cameras.services.cameras import (
@@ -33,6 +36,15 @@ from cameras.services.cameras import (
 from cameras.services.zones import zone_delete, zone_delete_refusal
 
 # --- Cameras ----------------------------------------------------------------------------------
+
+
+def camera_page_url(camera_id: Any) -> str | None:
+    """The camera's page (charts, completeness, alerts, frames), served by telemetry: linked by URL name, so
+    cameras imports nothing from telemetry (and shows no link if telemetry is not installed)."""
+    try:
+        return reverse("operations-camera", args=[camera_id])
+    except NoReverseMatch:
+        return None
 
 
 class ConnectionStatusFilter(admin.SimpleListFilter):
@@ -81,7 +93,11 @@ class AddTagForm(forms.Form):
 
 
 @admin.register(Camera)
-class CameraAdmin(admin.ModelAdmin):
+class CameraAdmin(ImportExportMixin, admin.ModelAdmin):
+    # Import (CSV/XLSX): upload, a dry-run preview with every row's changes and errors, confirm; a file with any
+    # bad row writes nothing. Export: the filtered list (credentials masked). See cameras/resources.py.
+    resource_classes = [CameraResource]
+    change_list_template = "admin/cameras/camera/change_list.html"
     form = CameraAdminForm
     list_display = [
         "name",
@@ -93,6 +109,7 @@ class CameraAdmin(admin.ModelAdmin):
         "tag_list",
         "last_seen_at",
         "last_fps",
+        "page_link",
     ]
     list_filter = ["status", ConnectionStatusFilter, "zone", "is_active"]
     list_select_related = ["zone"]
@@ -113,6 +130,17 @@ class CameraAdmin(admin.ModelAdmin):
             "fleet-status/", self.admin_site.admin_view(self.fleet_status_view), name="cameras_camera_fleet_status"
         )
         return [fleet, *super().get_urls()]
+
+    @admin.display(description="page")
+    def page_link(self, obj: Camera) -> str:
+        url = camera_page_url(obj.pk)
+        return format_html('<a href="{}">charts</a>', url) if url else "—"
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        extra_context = {**(extra_context or {}), "camera_page_url": camera_page_url(object_id)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="connection")
     def connection(self, obj: Camera) -> str:
@@ -217,7 +245,8 @@ class CameraInline(admin.TabularInline):
 
 
 @admin.register(Zone)
-class ZoneAdmin(admin.ModelAdmin):
+class ZoneAdmin(ImportExportMixin, admin.ModelAdmin):
+    resource_classes = [ZoneResource]
     list_display = ["name", "camera_count", "active_camera_count", "description"]
     search_fields = ["name", "description"]
     inlines = [CameraInline]
@@ -262,7 +291,8 @@ class ZoneAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(ExportMixin, admin.ModelAdmin):
+    resource_classes = [AlertResource]
     list_display = ["id", "kind", "subject", "camera", "severity", "state", "short_message", "opened_at", "updated_at"]
     list_filter = ["state", "kind", "severity"]
     list_select_related = ["camera"]

@@ -15,7 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import FloatField, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Form, Query, Router, Schema, UploadedFile
+from ninja import File as ninja_file
 from ninja.errors import HttpError
 from ninja.pagination import paginate
 from ninja.responses import Status
@@ -52,8 +53,10 @@ from cameras.selectors.cameras import (
 )
 from cameras.services.alerts import alert_acknowledge, alert_resolve_one
 from cameras.services.cameras import camera_create, camera_delete, camera_heartbeat, camera_update
+from cameras.services.imports import MAX_IMPORT_BYTES, ImportOutcome, cameras_import, dataset_load, zones_import
 from cameras.services.zones import zone_create, zone_delete, zone_update
 from its_camera.api.auth import ApiKeyAuth
+from its_camera.api.errors import error_response
 from its_camera.api.pagination import CursorPage
 from its_camera.choices import ApiScope
 
@@ -334,3 +337,48 @@ def alerts_resolve(request: HttpRequest, alert_id: int) -> Alert:
 
 
 __all__ = ["router"]
+
+
+# --- Import (CSV / XLSX) -----------------------------------------------------------------------------
+
+
+class ImportOut(Schema):
+    dry_run: bool
+    written: bool
+    totals: dict[str, int]
+    row_errors: list[dict[str, Any]]
+
+
+def _import(
+    request: HttpRequest, importer: Any, file: UploadedFile, file_format: str, dry_run: bool
+) -> HttpResponse | ImportOutcome:
+    content = file.read(MAX_IMPORT_BYTES + 1)
+    outcome = importer(dataset=dataset_load(content=content, file_format=file_format), dry_run=dry_run)
+    if outcome.row_errors:
+        return error_response(422, {"message": "Nothing was written: fix these rows.", "rows": outcome.row_errors})
+    return outcome
+
+
+@router.post(
+    "/cameras/import", response=ImportOut, auth=WRITE, tags=["cameras"], summary="Import cameras from CSV or XLSX"
+)
+def cameras_import_file(
+    request: HttpRequest,
+    file: UploadedFile = ninja_file(...),  # noqa: B008 - ninja's parameter declaration
+    file_format: Form[str] = "csv",
+    dry_run: Form[bool] = True,
+) -> Any:
+    """Rows matched by name (updated or created). With any bad row nothing is written: 422 with each row's
+    errors. `dry_run` (the default) validates and counts without writing."""
+    return _import(request, cameras_import, file, file_format, dry_run)
+
+
+@router.post("/zones/import", response=ImportOut, auth=WRITE, tags=["zones"], summary="Import zones from CSV or XLSX")
+def zones_import_file(
+    request: HttpRequest,
+    file: UploadedFile = ninja_file(...),  # noqa: B008 - ninja's parameter declaration
+    file_format: Form[str] = "csv",
+    dry_run: Form[bool] = True,
+) -> Any:
+    """As /cameras/import, for zones (import zones before the cameras that name them)."""
+    return _import(request, zones_import, file, file_format, dry_run)

@@ -25,6 +25,7 @@ class AlertKind(models.TextChoices):
     JOB_FAILED = "job_failed"
     JOB_OVERDUE = "job_overdue"
     ROLLUP_LAG = "rollup_lag"
+    NOTIFICATION_FAILED = "notification_failed"
 
 
 class AlertSeverity(models.TextChoices):

@@ -6,6 +6,7 @@ from archival.api import router as archival_router
 from cameras.api import router as cameras_router
 from its_camera.api.errors import install_error_handlers
 from its_camera.api.platform import router as platform_router
+from notifications.api import router as notifications_router
 from telemetry.analytics_api import router as analytics_router
 from telemetry.api import router as telemetry_router
 
@@ -25,3 +26,4 @@ api.add_router("", cameras_router)
 api.add_router("", telemetry_router)
 api.add_router("", analytics_router)
 api.add_router("", archival_router)
+api.add_router("", notifications_router)

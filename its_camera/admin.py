@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from its_camera import operations_panels  # noqa: F401 - registers the admin home's beat jobs panel
 from its_camera.choices import ApiScope
 from its_camera.jobs import job_statuses
 from its_camera.models import ApiKey, JobRun

@@ -1,16 +1,28 @@
-"""Operations pages in the admin (health, dashboards): a small registry that the admin index lists, and
-the health page itself. Pages are plain views wrapped in `admin.site.admin_view` (active staff only) and
-routed in config/urls.py before `admin/`.
+"""Operations pages in the admin (health, dashboards) and the panels of the admin home: two small registries
+that the apps fill at import time (the kernel imports none of them), and the health page itself. Pages are
+plain views wrapped in `admin.site.admin_view` (active staff only) and routed in config/urls.py before
+`admin/`.
 
     admin_pages.register(title="Fleet status", url_name="operations-fleet", description="…")
+    admin_pages.register_panel(key="fleet", title="Fleet", order=10,
+                               template="admin/operations/panels/fleet.html", context=fleet_panel)
+
+A panel's `context(now=…)` must be bounded (a few grouped queries on indexes, never a scan that grows with
+the data): the admin home is the page every operator opens first. A panel that raises is shown with its
+error; the other panels and the app list still render.
 """
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from its_camera.monitoring import health_sections
 
@@ -23,6 +35,58 @@ class AdminPage:
 
 
 _pages: dict[str, AdminPage] = {}
+
+
+@dataclass(frozen=True)
+class DashboardPanel:
+    key: str
+    title: str
+    template: str
+    context: Callable[..., dict[str, Any]]
+    order: int = 100
+    wide: bool = False  # two grid columns on wide screens (a table with long names)
+
+
+_panels: dict[str, DashboardPanel] = {}
+logger = logging.getLogger(__name__)
+
+
+def register_panel(
+    *,
+    key: str,
+    title: str,
+    template: str,
+    context: Callable[..., dict[str, Any]],
+    order: int = 100,
+    wide: bool = False,
+) -> None:
+    """Show a panel on the admin home (re-registering a key replaces it). `context(now=…)` returns the
+    template's context; panels are shown by `order`, then title."""
+    _panels[key] = DashboardPanel(key=key, title=title, template=template, context=context, order=order, wide=wide)
+
+
+def dashboard_now() -> datetime:
+    """The admin home's clock (tests pin it)."""
+    return timezone.now()
+
+
+def dashboard_panels(*, now: datetime) -> list[dict[str, Any]]:
+    """Every registered panel with its context, or the error that kept it from being built."""
+    built = []
+    for panel in sorted(_panels.values(), key=lambda panel: (panel.order, panel.title)):
+        entry: dict[str, Any] = {
+            "key": panel.key,
+            "title": panel.title,
+            "template": panel.template,
+            "wide": panel.wide,
+        }
+        try:
+            entry["data"] = panel.context(now=now)
+        except Exception as error:  # one broken panel must not take the admin home down with it
+            logger.exception("admin home panel %s failed", panel.key)
+            entry["error"] = f"{type(error).__name__}: {error}"[:300]
+        built.append(entry)
+    return built
 
 
 def register(*, title: str, url_name: str, description: str = "") -> None:

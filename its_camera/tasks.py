@@ -1,5 +1,6 @@
 """Platform tasks."""
 
+import logging
 from datetime import datetime, timedelta
 
 import redis
@@ -10,12 +11,14 @@ from its_camera.jobs import JobResult, beat_job
 from its_camera.models import JobRun
 
 PING = "its_camera.tasks.ping"
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name=PING)
 def ping(token: str) -> str:
     """Proves the path beat/API -> broker -> worker works end to end: the worker records `token` in Redis
     for a minute (`its:ping:<token>`), where the sender can look for it."""
+    logger.info("ping %s", token)
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
         client.set(f"its:ping:{token}", "pong", ex=60)

@@ -22,7 +22,10 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from telemetry import admin_dashboards  # noqa: F401 - registers the rollup status admin and its dashboard
+from telemetry import (
+    admin_dashboards,  # noqa: F401 - registers the rollup status admin and its dashboard
+    operations_panels,  # noqa: F401 - registers the admin home's ingest panel
+)
 from telemetry.models import DetectionRecord, FrameMetadataRecord, SystemMetricRecord
 
 

@@ -43,6 +43,7 @@ from archival.storage import archive_storage
 from cameras.choices import AlertKind, AlertSeverity
 from cameras.services.alerts import alert_raise
 from its_camera.db.locks import advisory_lock
+from its_camera.progress import ProgressCallback, progress_noop
 from telemetry.partitioning import PartitionedTable, UtcTimePartition, partitioned_tables
 from telemetry.selectors.partitions import partition_ranges
 from telemetry.services.partitions import LOCK_NAME as PARTITIONS_LOCK_NAME
@@ -476,13 +477,15 @@ def archive_restore(
     requested_by: str = "",
     hold_days: int | None = None,
     run: ArchiveRun | None = None,
+    progress: ProgressCallback = progress_noop,
 ) -> ArchiveRun:
     """Re-create an archived partition and load its rows back with COPY FROM, checking the file against its
     manifest and the loaded row count, all in one transaction (a failure leaves no partition and no rows).
 
     `source` is the export ArchiveRun, or give `manifest_location` (storage name or local path). `run` is a
     queued restore ArchiveRun to fill in (the admin's restore action); otherwise one is created. The restored
-    partition is marked so retention leaves it alone for `hold_days` (ARCHIVE_RESTORE_HOLD_DAYS)."""
+    partition is marked so retention leaves it alone for `hold_days` (ARCHIVE_RESTORE_HOLD_DAYS). `progress` hears
+    the bytes of the archive file read so far."""
     storage = archive_storage()
     started = time.perf_counter()
     now = timezone.now()
@@ -518,7 +521,7 @@ def archive_restore(
         run.range_start, run.range_end = manifest.start, manifest.end
         run.manifest_location = manifest_location
         run.location = manifest.data_file
-        loaded = _restore_rows(manifest, storage=data_storage, run=run, now=now, hold_days=hold_days)
+        loaded = _restore_rows(manifest, storage=data_storage, run=run, now=now, hold_days=hold_days, progress=progress)
     except Exception as exc:  # noqa: BLE001 - any failure rolls the restore back and is recorded
         _log_failure(exc, "Restore of %s failed; nothing was restored", run.partition or manifest_location)
         _finish(run, state=ArchiveState.FAILED, started=started, error=f"{type(exc).__name__}: {exc}")
@@ -546,7 +549,13 @@ def _relocated(manifest: Manifest, data_file: str) -> Manifest:
 
 
 def _restore_rows(
-    manifest: Manifest, *, storage: Storage, run: ArchiveRun, now: datetime, hold_days: int | None
+    manifest: Manifest,
+    *,
+    storage: Storage,
+    run: ArchiveRun,
+    now: datetime,
+    hold_days: int | None,
+    progress: ProgressCallback = progress_noop,
 ) -> int:
     table = _partitioned_table(manifest.table)
     current_columns = dict(table_columns(table.table))
@@ -573,10 +582,13 @@ def _restore_rows(
             content_sha256 = hashlib.sha256()
             with storage.open(manifest.data_file, "rb") as raw:
                 reader = _HashingReader(raw)
+                stage = f"restore {manifest.partition}"
+                progress(f"{stage} (loading, bytes of the archive file)", 0, manifest.bytes)
                 with pg.copy(statement) as copy:
                     for chunk in _decompressed_chunks(reader):
                         content_sha256.update(chunk)
                         copy.write(chunk)
+                        progress(f"{stage} (loading, bytes of the archive file)", reader.size, manifest.bytes)
                 while reader.read(CHUNK_BYTES):
                     pass
             loaded = pg.rowcount

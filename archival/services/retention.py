@@ -18,6 +18,7 @@ from archival.targets import PLAIN_TABLES, PlainTable, is_partitioned
 from cameras.choices import AlertKind, AlertSeverity
 from cameras.services.alerts import alert_raise, alert_resolve
 from its_camera.db.locks import advisory_lock
+from its_camera.progress import ProgressCallback, progress_noop
 
 __all__ = ["RETENTION_LOCK", "RetentionResult", "plain_rows_delete", "retention_apply"]
 
@@ -107,19 +108,26 @@ def _mark_interrupted_runs() -> int:
     )
 
 
-def _apply_policy(plan: PolicyPlan, result: RetentionResult) -> list[ArchiveRun]:
+def _apply_policy(
+    plan: PolicyPlan, result: RetentionResult, *, progress: ProgressCallback = progress_noop
+) -> list[ArchiveRun]:
     policy = plan.policy
     runs: list[ArchiveRun] = []
+    stage = f"retention {policy.name}"
     if not is_partitioned(policy.table):
         if plan.actions:
+            progress(f"{stage} (deleting rows of {policy.table})", 0, 1)
             runs.append(plain_rows_delete(policy=policy, target=PLAIN_TABLES[policy.table], cutoff=plan.cutoff))  # type: ignore[index]
+            progress(stage, 1, 1)
         return runs
+    this_run = [action for action in plan.actions if not action.beyond_this_run]
     for action in plan.actions:
         if action.beyond_this_run:
             result.deferred += 1
             continue
         assert action.start is not None
         assert action.end is not None
+        progress(f"{stage} ({action.action} {action.partition})", len(runs), len(this_run))
         run = partition_retire(
             policy=policy,
             partition=action.partition,
@@ -129,6 +137,7 @@ def _apply_policy(plan: PolicyPlan, result: RetentionResult) -> list[ArchiveRun]
             estimated_rows=action.estimated_rows,
         )
         runs.append(run)
+        progress(f"{stage} ({run.state} {action.partition})", len(runs), len(this_run))
         if run.state == ArchiveState.FAILED:
             # Storage or lock trouble usually hits every partition alike: stop here, the next run retries.
             result.deferred += sum(1 for a in plan.actions if not a.beyond_this_run) - len(runs)
@@ -136,7 +145,9 @@ def _apply_policy(plan: PolicyPlan, result: RetentionResult) -> list[ArchiveRun]
     return runs
 
 
-def retention_apply(*, now: datetime | None = None, policy_name: str | None = None) -> RetentionResult | None:
+def retention_apply(
+    *, now: datetime | None = None, policy_name: str | None = None, progress: ProgressCallback = progress_noop
+) -> RetentionResult | None:
     """Run every enabled policy (or the one named) once, bounded by ARCHIVE_MAX_PARTITIONS_PER_RUN partitions
     per policy. Returns None when another retention run holds the lock (nothing done). A policy with a failed
     run raises an `archival_failed` alert; a clean run resolves it."""
@@ -151,7 +162,7 @@ def retention_apply(*, now: datetime | None = None, policy_name: str | None = No
             policies = policies.filter(name=policy_name)
         limit = archival_setting("ARCHIVE_MAX_PARTITIONS_PER_RUN")
         for plan in retention_plan(now=now, policies=list(policies), limit=limit):
-            runs = _apply_policy(plan, result)
+            runs = _apply_policy(plan, result, progress=progress)
             result.runs.extend(runs)
             failed = [run for run in runs if run.state == ArchiveState.FAILED]
             if failed:

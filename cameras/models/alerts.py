@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from psqlextra.manager import PostgresManager
 
 from cameras.choices import ACTIVE_ALERT_STATES, AlertKind, AlertSeverity, AlertState
@@ -19,7 +20,9 @@ class Alert(models.Model):
     state = models.CharField(max_length=16, choices=AlertState.choices, default=AlertState.OPEN)
     message = models.TextField()
     details = models.JSONField(default=dict, blank=True)
-    opened_at = models.DateTimeField(auto_now_add=True)
+    # A default, not auto_now_add: alert_raise(now=…) opens the alert at the moment it was given (auto_now_add
+    # would overwrite it with the wall clock, and a replay or a pinned clock would see a new alert as old).
+    opened_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.CharField(max_length=150, blank=True, help_text="User name or API key name.")

@@ -2,8 +2,9 @@
 
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
+from cameras.choices import ACTIVE_ALERT_STATES, AlertSeverity
 from cameras.models import Alert
 
 
@@ -29,3 +30,22 @@ def alert_list(
 
 def alert_get(*, alert_id: int) -> Alert | None:
     return Alert.objects.select_related("camera").filter(pk=alert_id).first()
+
+
+def alert_counts_by_severity() -> list[dict[str, object]]:
+    """Active (open or acknowledged) alerts counted per severity and state, most severe first: one grouped
+    query on idx_alerts_state_opened, whatever the number of alerts."""
+    rank: dict[str, int] = {AlertSeverity.CRITICAL: 0, AlertSeverity.WARNING: 1, AlertSeverity.INFO: 2}
+    counts: dict[str, dict[str, object]] = {
+        severity: {"severity": severity, "open": 0, "acknowledged": 0} for severity in rank
+    }
+    rows = (
+        Alert.objects.filter(state__in=ACTIVE_ALERT_STATES)
+        .values("severity", "state")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        entry = counts.setdefault(row["severity"], {"severity": row["severity"], "open": 0, "acknowledged": 0})
+        entry[row["state"]] = row["count"]
+    return sorted(counts.values(), key=lambda entry: rank.get(str(entry["severity"]), 9))

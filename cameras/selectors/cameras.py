@@ -245,6 +245,13 @@ class FleetStatusRow:
         return self.streaming + self.recent + self.stale
 
 
+def fleet_status_totals() -> dict[str, int]:
+    """Active cameras by connection status over the whole fleet: one aggregate over the realtime view."""
+    counts = {status: Count("id", filter=Q(connection_status=status)) for status in ConnectionStatus.values}
+    totals = RealtimeCameraStatus.objects.aggregate(total=Count("id"), **counts)
+    return {key: int(value or 0) for key, value in totals.items()}
+
+
 def fleet_status_by_zone() -> list[FleetStatusRow]:
     """Per zone (and "no zone"): how many active cameras are streaming / recent / stale, and the
     open camera alerts there. Two grouped queries over the view and the alerts, whatever the fleet size."""
@@ -270,3 +277,33 @@ def fleet_status_by_zone() -> list[FleetStatusRow]:
         for row in rows
     ]
     return sorted(result, key=lambda row: (row.zone_id is None, row.zone_name))
+
+
+MAP_MAX_CAMERAS = 20_000
+MAP_MAX_ZONES = 2_000
+
+
+def map_cameras(*, limit: int = MAP_MAX_CAMERAS) -> list[dict[str, Any]]:
+    """Active cameras that have a position, with their connection status (the realtime view), for the map:
+    one query, at most `limit` rows (ordered by name, so a cut is stable)."""
+    rows: Any = (
+        RealtimeCameraStatus.objects.filter(latitude__isnull=False, longitude__isnull=False)
+        .order_by("name")
+        .values("id", "name", "status", "zone_id", "location", "latitude", "longitude", "connection_status")[:limit]
+    )
+    return list(rows)
+
+
+def map_zones(*, limit: int = MAP_MAX_ZONES) -> list[dict[str, Any]]:
+    """Zones with a complete bounding box, for the map: one query."""
+    rows: Any = (
+        Zone.objects.filter(
+            min_latitude__isnull=False,
+            min_longitude__isnull=False,
+            max_latitude__isnull=False,
+            max_longitude__isnull=False,
+        )
+        .order_by("name")
+        .values("id", "name", "min_latitude", "min_longitude", "max_latitude", "max_longitude")[:limit]
+    )
+    return list(rows)

@@ -10,9 +10,12 @@ same moment end with one row, never an IntegrityError and never a duplicate.
     alert_resolve(kind=AlertKind.PARTITION_DEFAULT_ROWS, subject="frame_metadata")
 """
 
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from psqlextra.types import ConflictAction
@@ -23,6 +26,33 @@ from cameras.models import Alert, Camera
 from cameras.status_events import alerts_published
 
 SYSTEM = "system"
+
+logger = logging.getLogger(__name__)
+
+# change ("opened" or "resolved"), the alerts' ids, the moment: called inside the caller's transaction.
+AlertListener = Callable[..., None]
+_listeners: list[AlertListener] = []
+
+
+def register_alert_listener(listener: AlertListener) -> None:
+    """Have `listener(change=…, alert_ids=…, now=…)` called when alerts open or resolve, inside the transaction
+    that changed them (a higher app, e.g. notifications, writes its own rows there). A listener that fails is
+    rolled back to its savepoint and logged: it never fails the alert, nor the job or request raising it."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def alerts_changed(*, change: str, alert_ids: list[int], now: datetime) -> None:
+    """Tell the registered listeners; for the cameras app's own bulk paths that change alerts without
+    alert_raise / alert_resolve (offline alerts)."""
+    if not alert_ids:
+        return
+    for listener in _listeners:
+        try:
+            with transaction.atomic():
+                listener(change=change, alert_ids=alert_ids, now=now)
+        except Exception:
+            logger.exception("alert listener %s failed for %s alerts %s", listener, change, alert_ids[:10])
 
 
 def alert_raise(
@@ -60,6 +90,7 @@ def alert_raise(
     # Inserted rather than re-raised (opened_at is set on insert, never by the update): new for live subscribers.
     if alert.opened_at >= now:
         alerts_published(change="raised", alert_ids=[alert.pk])
+        alerts_changed(change="opened", alert_ids=[alert.pk], now=now)
     return alert
 
 
@@ -81,6 +112,9 @@ def alert_resolve(
     if resolved:  # live events (docs/live.md)
         just_resolved = Q(camera=camera, kind=kind, subject=subject, state=AlertState.RESOLVED, resolved_at=now)
         alerts_published(change="resolved", where=just_resolved)
+        if _listeners:
+            ids = list(Alert.objects.filter(just_resolved).values_list("pk", flat=True))
+            alerts_changed(change="resolved", alert_ids=ids, now=now)
     return resolved
 
 
@@ -107,5 +141,6 @@ def alert_resolve_one(*, alert: Alert, resolved_by: str, now: datetime | None = 
         state=AlertState.RESOLVED, resolved_at=now, resolved_by=resolved_by[:150], updated_at=now
     ):
         alerts_published(change="resolved", alert_ids=[alert.pk])  # live events (docs/live.md)
+        alerts_changed(change="resolved", alert_ids=[alert.pk], now=now)
     alert.refresh_from_db()
     return alert

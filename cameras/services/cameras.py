@@ -39,6 +39,11 @@ def _clean_tags(tags: Iterable[str]) -> list[str]:
     return cleaned
 
 
+def camera_tags_clean(tags: Iterable[str]) -> list[str]:
+    """Tags as the services store them (for importers); ValidationError for an empty or too long tag."""
+    return _clean_tags(tags)
+
+
 def _camera_validate(camera: Camera) -> None:
     if not isinstance(camera.config, dict):
         raise ValidationError({"config": ["config must be a JSON object."]})

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from cameras.choices import ACTIVE_ALERT_STATES, AlertKind, AlertSeverity, AlertState, CameraStatus
 from cameras.models import Alert, Camera
-from cameras.services.alerts import SYSTEM, alert_raise
+from cameras.services.alerts import SYSTEM, alert_raise, alerts_changed
 from cameras.status_events import alerts_published
 
 
@@ -147,6 +147,7 @@ def camera_offline_alerts_refresh(
                 state=AlertState.RESOLVED, resolved_at=now, resolved_by=SYSTEM, updated_at=now
             )
             alerts_published(change="resolved", alert_ids=[alert.pk])  # live events (docs/live.md)
+            alerts_changed(change="resolved", alert_ids=[alert.pk], now=now)  # notifications
             result.resolved += 1
         elif not is_up and recovering_since is not None:
             flap_count = int(details.get("flap_count", 0)) + 1
@@ -168,4 +169,5 @@ def camera_offline_alerts_refresh(
         state=AlertState.RESOLVED, resolved_at=now, resolved_by=SYSTEM, updated_at=now
     )
     alerts_published(change="resolved", alert_ids=ids[:batch_size])  # live events (docs/live.md)
+    alerts_changed(change="resolved", alert_ids=ids[:batch_size], now=now)  # notifications
     return result

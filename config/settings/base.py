@@ -4,6 +4,8 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+from import_export.formats import base_formats
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -26,14 +28,17 @@ INSTALLED_APPS = [
     "psqlextra",
     "ninja",
     "django_celery_beat",
+    "import_export",
     "its_camera",
     "cameras",
     "telemetry",
     "archival",
+    "notifications",
 ]
 
 MIDDLEWARE = [
-    "its_camera.metrics.metrics_middleware",  # first: counts every request, whatever answers it
+    "its_camera.logs.request_id_middleware",  # first: every line logged for the request carries its id
+    "its_camera.metrics.metrics_middleware",  # counts every request, whatever answers it
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -202,6 +207,34 @@ CELERY_IMPORTS = ["cameras.status_events"]  # the live status beat task lives be
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.1/32", "::1/128"])
 METRICS_BEARER_TOKEN = env("METRICS_BEARER_TOKEN", default="")
 
+# --- Import and export (django-import-export; see docs/operations.md) ----------------------------
+IMPORT_EXPORT_FORMATS = [base_formats.CSV, base_formats.XLSX]
+IMPORT_EXPORT_USE_TRANSACTIONS = True  # a file with a bad row writes nothing
+IMPORT_EXPORT_SKIP_ADMIN_LOG = True  # one log entry per imported row would double the import's writes
+
+# --- Camera map (see docs/operations.md): tiles are optional; without them the map is a coordinate canvas.
+MAP_TILE_URL = env("MAP_TILE_URL", default="")  # e.g. https://tiles.internal/{z}/{x}/{y}.png
+MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", default="")
+
+# --- Notifications (see docs/operations.md) -----------------------------------------------------
+# Email goes through Django's email backend: SMTP by default, configured by the standard settings.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="its-camera@localhost")
+NOTIFICATIONS_ADMIN_BASE_URL = env(
+    "NOTIFICATIONS_ADMIN_BASE_URL", default=""
+)  # links in messages, e.g. https://ops.example
+NOTIFICATIONS_RETRY_BASE_SECONDS = env.float("NOTIFICATIONS_RETRY_BASE_SECONDS", default=30.0)  # then x4 each time
+NOTIFICATIONS_RETRY_MAX_SECONDS = env.float("NOTIFICATIONS_RETRY_MAX_SECONDS", default=3600.0)
+NOTIFICATIONS_SEND_LEASE_SECONDS = env.int("NOTIFICATIONS_SEND_LEASE_SECONDS", default=300)  # a worker's claim
+NOTIFICATIONS_PENDING_GRACE = env.int("NOTIFICATIONS_PENDING_GRACE", default=60)  # then the beat sweep sends it
+NOTIFICATIONS_BATCH_SIZE = env.int("NOTIFICATIONS_BATCH_SIZE", default=500)  # reminders / due rows per beat run
+
 # --- Internationalisation and time -----------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -219,13 +252,29 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# "text": `2026-11-30 03:24:25 INFO    cameras.api [3f2a…] message`; "json": one JSON object per line for log
+# shippers (its_camera/logs.py). Every line carries the request id, also in the Celery tasks a request queued.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'text' or 'json', not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "its_camera.logs.RequestIdFilter"}},
     "formatters": {
-        "readable": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "datefmt": "%H:%M:%S"},
+        "text": {
+            "format": "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s",
+            "datefmt": "%Y-%m-%d %H:%M:%S",
+        },
+        "json": {"()": "its_camera.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "readable"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

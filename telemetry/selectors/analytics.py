@@ -37,6 +37,7 @@ __all__ = [
     "dashboard_ingest_series",
     "dashboard_open_alerts",
     "dashboard_slowest_cameras",
+    "ingest_last_hour",
     "rollup_lag",
     "rollup_watermark",
 ]
@@ -249,6 +250,31 @@ def dashboard_recent_minutes(*, now: datetime, minutes: int = 60) -> list[dict[s
         {"bucket": since + timedelta(minutes=index), "frames": by_bucket.get(since + timedelta(minutes=index), 0)}
         for index in range(minutes)
     ]
+
+
+@replica_reads()
+def ingest_last_hour(*, now: datetime) -> dict[str, Any]:
+    """The fleet's ingest over the 60 minutes before `now`'s minute (at most 60 fleet rows of the minute table):
+    frames, failed frames, the mean frames/s over the hour and per minute (oldest first)."""
+    until = now.replace(second=0, microsecond=0)
+    since = until - timedelta(minutes=60)
+    rows = FrameMinuteRollup.objects.filter(
+        scope=RollupScope.FLEET, scope_id=NIL_SCOPE_ID, bucket__gte=since, bucket__lt=until
+    ).values_list("bucket", "frames", "failed_frames")
+    by_bucket = {bucket: (frames, failed) for bucket, frames, failed in rows}
+    per_minute = [by_bucket.get(since + timedelta(minutes=index), (0, 0))[0] / 60 for index in range(60)]
+    frames = sum(frames for frames, _ in by_bucket.values())
+    failed = sum(failed for _, failed in by_bucket.values())
+    return {
+        "since": since,
+        "until": until,
+        "frames": frames,
+        "failed_frames": failed,
+        "failure_rate": _ratio(failed, frames),
+        "frames_per_second": frames / 3600,
+        "last_minute_frames_per_second": per_minute[-1],
+        "per_minute_frames_per_second": per_minute,
+    }
 
 
 @replica_reads()

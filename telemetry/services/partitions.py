@@ -12,6 +12,7 @@ from psqlextra.partitioning.constants import AUTO_PARTITIONED_COMMENT
 from psycopg import sql
 
 from its_camera.db.locks import advisory_lock
+from its_camera.progress import ProgressCallback, progress_noop
 from telemetry.partitioning import PartitionedTable, UtcTimePartition, partitioned_tables
 from telemetry.selectors.partitions import PartitionRange, partition_ranges
 
@@ -156,10 +157,12 @@ def _create_partition(table: PartitionedTable, partition: UtcTimePartition) -> i
     return moved
 
 
-def partitions_apply(*, moment: datetime | None = None) -> list[PartitionPlanItem] | None:
+def partitions_apply(
+    *, moment: datetime | None = None, progress: ProgressCallback = progress_noop
+) -> list[PartitionPlanItem] | None:
     """Create every missing partition the configuration asks for at `moment` (default: now), each in its
     own short transaction. Idempotent; safe to run twice at once (the second run returns None at once).
-    Returns the plan items with what was done."""
+    Returns the plan items with what was done; `progress` hears each table's partitions as they are made."""
     moment = moment or timezone.now()
     with advisory_lock(LOCK_NAME) as acquired:
         if not acquired:
@@ -169,11 +172,17 @@ def partitions_apply(*, moment: datetime | None = None) -> list[PartitionPlanIte
         floors = _floors(moment)
         for table in partitioned_tables():
             wanted = {f"{table.table}_{p.name()}": p for p in table.strategy.partitions_around(moment)}
-            for item in _plan_table(table, moment, floors.get(table.table)):
+            plan = _plan_table(table, moment, floors.get(table.table))
+            to_create = sum(item.action == PartitionAction.CREATE for item in plan)
+            created = 0
+            progress(f"partitions {table.table}", created, to_create)
+            for item in plan:
                 if item.action != PartitionAction.CREATE:
                     done.append(item)
                     continue
                 moved = _create_partition(table, wanted[item.partition])
+                created += 1
+                progress(f"partitions {table.table} (created {item.partition})", created, to_create)
                 logger.debug("Created partition %s [%s, %s)", item.partition, item.start, item.end)
                 done.append(dataclasses.replace(item, moved_rows=moved))
         return done

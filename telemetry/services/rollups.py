@@ -34,6 +34,7 @@ from psycopg import sql
 
 from cameras.choices import AlertKind, AlertSeverity
 from cameras.services.alerts import alert_raise, alert_resolve
+from its_camera.progress import ProgressCallback, progress_noop
 from telemetry.models import NIL_SCOPE_ID, RollupWatermark
 from telemetry.rollup_conf import rollup_setting
 from telemetry.selectors.analytics import rollup_lag
@@ -547,14 +548,22 @@ def rollups_refresh(
     return result
 
 
-def rollups_rebuild(*, since: datetime, until: datetime, policy: RollupPolicy | None = None) -> RollupRunResult:
+def rollups_rebuild(
+    *,
+    since: datetime,
+    until: datetime,
+    policy: RollupPolicy | None = None,
+    progress: ProgressCallback = progress_noop,
+) -> RollupRunResult:
     """Recompute the rollups of [since, until) from the raw rows, an hour at a time, each hour its own
     transaction (for rows later than the grace window, status updates of old frames, restored archives).
-    Does not move the watermark. Call it under the job's advisory lock."""
+    Does not move the watermark. Call it under the job's advisory lock. `progress` hears each window done."""
     started = time.perf_counter()
     start, stop = _floor(since, HOUR), _ceil(until, HOUR)
     span = (policy or RollupPolicy.from_settings()).max_span
     result = RollupRunResult(watermark_before=None, watermark=start)
+    windows = -(-(stop - start) // span) if stop > start else 0
+    progress("rollups rebuild", 0, windows)
     while start < stop:
         end = min(stop, start + span)
         with transaction.atomic():
@@ -564,6 +573,7 @@ def rollups_rebuild(*, since: datetime, until: datetime, policy: RollupPolicy | 
         result.raw_frames += outcome.raw_frames
         result.rows_deleted += outcome.rows_deleted
         start = end
+        progress(f"rollups rebuild (up to {end:%Y-%m-%d %H:%M} UTC)", result.steps, windows)
     result.watermark = stop
     result.seconds = time.perf_counter() - started
     return result

@@ -375,3 +375,16 @@ def test_restore_of_a_damaged_archive_creates_nothing(old_frames, archive_root):
     assert Alert.objects.filter(kind=AlertKind.ARCHIVAL_FAILED, state=AlertState.OPEN).count() == 1
     with pytest.raises(CommandError, match=r"fails verification|not a complete gzip stream"):
         call_command("archive", "verify", str(run.pk))
+
+
+def test_archive_run_and_restore_show_their_progress(old_frames, capsys):
+    call_command("archive", "run", "--policy", "frame_metadata_retention", "--now", NOW.isoformat())
+    run = ArchiveRun.objects.get()
+    call_command("archive", "restore", str(run.pk))
+    out = capsys.readouterr().out
+    assert "retention frame_metadata_retention (export frame_metadata_p20260524): 0/1 partition(s) (0%)" in out
+    assert "retention frame_metadata_retention (dropped frame_metadata_p20260524): 1/1 partition(s) (100%)" in out
+    assert (
+        f"restore frame_metadata_p20260524 (loading, bytes of the archive file): {run.bytes}/{run.bytes} B (100%)"
+        in out
+    )

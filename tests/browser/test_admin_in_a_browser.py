@@ -2,64 +2,21 @@
 (no browser download), against a live server on the test database. Screenshots of each page are
 saved under test-artifacts/screenshots/ for a person to look at."""
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from django.conf import settings
-from django.db import connections
 from django.urls import reverse
 
 from cameras.choices import CameraStatus
 from cameras.models import Camera, Zone
 
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
-PASSWORD = "a walk through the admin"
+from .support import CHROMIUM, sign_in, snap
 
-sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Chromium is not installed (apt-get install chromium; .ci/run installs it)"
 )
 
 
-@pytest.fixture
-def page(live_server, django_user_model, monkeypatch) -> Iterator["sync_api.Page"]:
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are still sync.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    django_user_model.objects.create_superuser("operator", "", PASSWORD)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 900}, base_url=live_server.url)
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
-        # The ORM calls made while Playwright's loop runs used connections of their own context.
-        connections.close_all()
-
-
-def snap(page: "sync_api.Page", name: str) -> None:
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
 def test_operator_logs_in_creates_a_zone_and_a_camera_and_runs_a_bulk_action(page):
-    page.goto(reverse("admin:login"))
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/")
+    sign_in(page)
     snap(page, "01-admin-index")
 
     page.goto(reverse("admin:cameras_zone_add"))
@@ -106,11 +63,7 @@ def test_operator_logs_in_creates_a_zone_and_a_camera_and_runs_a_bulk_action(pag
     ],
 )
 def test_operator_opens_the_dashboards_and_health_pages(page, name, url_name, heading):
-    page.goto(reverse("admin:login"))
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/")
+    sign_in(page)
 
     response = page.goto(reverse(url_name))
 

@@ -13,6 +13,7 @@ from archival.models import ArchiveRun, RetentionPolicy
 from archival.selectors.retention import retention_plan
 from archival.services.archives import ArchiveError, archive_restore, archive_verify, manifest_load
 from archival.services.retention import retention_apply
+from its_camera.progress import ProgressReporter
 
 
 def _moment(value: str | None) -> datetime:
@@ -83,7 +84,9 @@ class Command(BaseCommand):
                     self.stdout.write("  nothing to do")
             self.stdout.write("Dry run: nothing changed.")
             return
-        result = retention_apply(now=moment, policy_name=policy)
+        reporter = ProgressReporter(self.stdout, unit=" partition(s)")
+        result = retention_apply(now=moment, policy_name=policy, progress=reporter)
+        reporter.finish()
         if result is None:
             raise CommandError("Another retention run holds the lock; nothing done.")
         for run in result.runs:
@@ -103,11 +106,19 @@ class Command(BaseCommand):
             export = ArchiveRun.objects.filter(pk=int(source)).first()
             if export is None:
                 raise CommandError(f"No archive run {source}")
-            run = archive_restore(source=export, requested_by="manage.py archive restore", hold_days=hold_days)
-        else:
+            reporter = ProgressReporter(self.stdout, unit=" B")
             run = archive_restore(
-                manifest_location=source, requested_by="manage.py archive restore", hold_days=hold_days
+                source=export, requested_by="manage.py archive restore", hold_days=hold_days, progress=reporter
             )
+        else:
+            reporter = ProgressReporter(self.stdout, unit=" B")
+            run = archive_restore(
+                manifest_location=source,
+                requested_by="manage.py archive restore",
+                hold_days=hold_days,
+                progress=reporter,
+            )
+        reporter.finish()
         if run.state != ArchiveState.RESTORED:
             raise CommandError(f"Restore failed (archive run {run.pk}): {run.error}")
         self.stdout.write(

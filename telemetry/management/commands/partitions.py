@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from its_camera.progress import ProgressReporter
 from telemetry.services.partitions import PartitionAction, PartitionPlanItem, partitions_apply, partitions_plan
 
 
@@ -19,7 +20,9 @@ class Command(BaseCommand):
         if action == "plan":
             self._print(partitions_plan())
             return
-        items = partitions_apply()
+        reporter = ProgressReporter(self.stdout, unit=" partition(s)")
+        items = partitions_apply(progress=reporter)
+        reporter.finish()
         if items is None:
             raise CommandError("Another partition run holds the lock; nothing done.")
         self._print([item for item in items if item.action != PartitionAction.EXISTS])

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from its_camera.db.locks import advisory_lock
 from its_camera.jobs import job_lock_name
+from its_camera.progress import ProgressReporter
 from telemetry.selectors.analytics import rollup_lag, rollup_watermark
 from telemetry.services.rollups import rollups_rebuild
 from telemetry.tasks import REFRESH_ROLLUPS, refresh_rollups
@@ -66,7 +67,9 @@ class Command(BaseCommand):
         with advisory_lock(job_lock_name(REFRESH_ROLLUPS)) as acquired:
             if not acquired:
                 raise CommandError("The rollup job is running; try again in a minute.")
-            result = rollups_rebuild(since=since, until=until)
+            reporter = ProgressReporter(self.stdout, unit=" window(s)")
+            result = rollups_rebuild(since=since, until=until, progress=reporter)
+            reporter.finish()
         self.stdout.write(
             f"Rebuilt {result.steps} hour(s): {result.rows} rollup rows from {result.raw_frames} raw frames "
             f"in {result.seconds:.1f} s."
