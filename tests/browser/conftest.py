@@ -3,7 +3,7 @@ from collections.abc import Iterator
 import pytest
 from django.db import connections
 
-from .support import CHROMIUM, CHROMIUM_ARGS, PASSWORD
+from .support import PASSWORD, launch_chromium
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -15,7 +15,7 @@ def browser(live_server, django_user_model, monkeypatch) -> Iterator["sync_api.B
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     django_user_model.objects.create_superuser("operator", "", PASSWORD)
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
         # The ORM calls made while Playwright's loop runs used connections of their own context.

@@ -19,6 +19,13 @@ CHROMIUM_ARGS = [
 ]
 
 
+def launch_chromium(playwright):
+    """Debian's Chromium, headless. Without LD_PRELOAD: `make test-clock` preloads libfaketime into every process,
+    and Chromium stalls under it; the browser needs no fake clock, the pages' times come from the server."""
+    environment = {name: value for name, value in os.environ.items() if name not in {"LD_PRELOAD", "FAKETIME"}}
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env=environment)
+
+
 def snap(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

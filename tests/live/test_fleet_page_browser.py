@@ -1,9 +1,6 @@
 """The fleet status page in a real browser (Debian's Chromium driven by Playwright, no browser download):
 it draws the chart from the vendored Chart.js and updates its counts live when a camera comes back."""
 
-import os
-from pathlib import Path
-
 import httpx
 import pytest
 from django.test import Client
@@ -12,9 +9,8 @@ from django.urls import reverse
 from cameras.status_events import camera_status_sweep
 from its_camera.choices import ApiScope
 from its_camera.services.api_keys import api_key_create
+from tests.browser.support import CHROMIUM, launch_chromium
 from tests.cameras.factories import make_camera, make_zone
-
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -36,7 +32,7 @@ def test_the_fleet_page_counts_a_camera_coming_back_without_a_reload(extra_serve
     key = api_key_create(name="camera", scopes=[ApiScope.CAMERAS_WRITE]).raw_key  # ORM before Playwright's loop
 
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        browser = launch_chromium(playwright)
         context = browser.new_context(base_url=server.url)
         context.add_cookies([{"name": "sessionid", "value": session.cookies["sessionid"].value, "url": server.url}])
         page = context.new_page()

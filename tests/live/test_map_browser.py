@@ -16,7 +16,7 @@ from its_camera.choices import ApiScope
 from its_camera.services.api_keys import api_key_create
 from tests.cameras.factories import make_camera, make_zone
 
-from ..browser.support import CHROMIUM, CHROMIUM_ARGS, snap
+from ..browser.support import CHROMIUM, launch_chromium, snap
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -49,7 +49,7 @@ def test_the_map_colours_cameras_live_filters_the_list_and_opens_the_camera_page
     assert settings.MAP_TILE_URL == ""
 
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         context = browser.new_context(base_url=server.url, viewport={"width": 1400, "height": 900})
         context.add_cookies([{"name": "sessionid", "value": session.cookies["sessionid"].value, "url": server.url}])
         page = context.new_page()

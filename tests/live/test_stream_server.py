@@ -1,5 +1,6 @@
 """`GET /api/v1/cameras/status/stream` served by real uvicorn processes, read by a real HTTP client."""
 
+import os
 import re
 import shutil
 import socket
@@ -231,6 +232,9 @@ class OwnRedis:
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.workdir)],
             stdout=subprocess.DEVNULL,
+            # Debian's redis-server (jemalloc) cannot start under the libfaketime `make test-clock` preloads; the
+            # outage tests need a Redis they can stop, not a fake clock in it.
+            env={name: value for name, value in os.environ.items() if name != "LD_PRELOAD"},
         )
         client = redis.Redis(port=self.port)
         deadline = time.monotonic() + 10
