@@ -18,6 +18,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.pagination import paginate
 
+from its_camera import limits
 from its_camera.api.auth import ApiKeyAuth
 from its_camera.api.errors import error_response
 from its_camera.api.pagination import CursorPage
@@ -272,10 +273,11 @@ def frames_status(request: HttpRequest) -> HttpResponse:
 )
 @paginate(CursorPage, ordering=("-timestamp", "-id"))
 def frames_list(request: HttpRequest, filters: Query[FrameFilters]) -> Any:
+    for name, moment in (("since", filters.since), ("until", filters.until)):
+        if (problem := limits.read_timestamp_check(moment, name=name)) is not None:
+            raise HttpError(422, problem)
     until = filters.until or timezone.now()
     since = filters.since or until - timedelta(hours=24)
-    if timezone.is_naive(since) or timezone.is_naive(until):
-        raise HttpError(422, "since and until must carry a time zone.")
     if since >= until:
         raise HttpError(422, "since must be before until.")
     status = filters.processing_status.value if filters.processing_status else None

@@ -69,6 +69,12 @@ def install_error_handlers(api: NinjaAPI) -> None:
         logger.info("API request refused by the database as invalid input: %s", reason)
         return error_response(422, f"A value was refused by the database: {reason}")
 
+    @handler(RecursionError)
+    def too_deep(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # A body nested about a thousand levels deep exhausts the JSON parser's recursion before any schema
+        # runs; its_camera.limits bounds what is stored far below that.
+        return error_response(422, "The request's JSON is nested too deeply.")
+
     @handler(DatabaseError)
     def database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
         logger.exception("Database error while serving %s", request.path)
