@@ -6,6 +6,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 application = get_asgi_application()
 
+from its_camera.body_limits import BodyLimitMiddleware  # noqa: E402 - needs the app registry, set up above
+
+# Bodies under /api/ are checked (size, and a valid key for big ones) before Django reads them.
+application = BodyLimitMiddleware(application)
+
 if settings.DEBUG:
     # `make run` serves the admin's static files the way runserver did; production serves collectstatic's
     # output from the reverse proxy (docs/live.md).
