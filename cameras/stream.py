@@ -237,3 +237,75 @@ async def camera_status_stream(request: HttpRequest) -> HttpResponseBase:
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
     return response
+
+
+def stream_openapi() -> dict:
+    """The stream's OpenAPI path item: it is served outside ninja (config/urls.py), so it is added to the API's
+    document by hand (its_camera.api.openapi.DocumentedNinjaAPI); the error statuses are added there."""
+
+    def repeatable(name: str, description: str, values: list[str] | None = None) -> dict:
+        item: dict = {"type": "string", "format": "uuid"} if values is None else {"type": "string", "enum": values}
+        return {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": description,
+            "schema": {"type": "array", "items": item, "maxItems": MAX_FILTER_VALUES},
+            "style": "form",
+            "explode": True,
+        }
+
+    event_format = (
+        "A `text/event-stream`: `retry:` and a `: connected` comment first, then one block per event "
+        "(`id:` a growing integer, `event:` camera.status, camera.removed, alert.raised, alert.acknowledged, "
+        "alert.resolved, fleet.reset or stream.reset, `data:` one JSON object), `: heartbeat` comments when idle. "
+        "Reconnect with `Last-Event-ID` to resume without loss. The connection is closed after "
+        "LIVE_EVENTS_MAX_STREAM_SECONDS; reconnect then too. See docs/live.md for each event's data."
+    )
+    # One event of the stream (OpenAPI 3.2's reading of an event-stream schema: it describes each event).
+    event_schema = {
+        "type": "object",
+        "description": "One event; `data` is a JSON object (docs/live.md lists each type's fields).",
+        "properties": {
+            "id": {"type": "string", "pattern": "^[0-9]+$"},
+            "event": {"type": "string", "enum": [*EVENT_TYPES, "stream.reset"]},
+            "data": {"type": "string", "contentMediaType": "application/json"},
+            "retry": {"type": "integer", "minimum": 0},
+        },
+        "required": ["data"],
+    }
+    return {
+        "get": {
+            "operationId": "cameras_stream_camera_status_stream",
+            "summary": "Live camera status and alerts (Server-Sent Events)",
+            "description": event_format,
+            "tags": ["cameras"],
+            "parameters": [
+                repeatable("zone", "Zone ids (repeatable or comma-separated)."),
+                repeatable("camera", "Camera ids (repeatable or comma-separated)."),
+                repeatable("status", "Camera or connection statuses (camera events only).", sorted(STATUS_VALUES)),
+                repeatable("type", "Event types or families (`camera`, `alert`).", sorted(TYPE_VALUES)),
+                {
+                    "name": "last_event_id",
+                    "in": "query",
+                    "required": False,
+                    "description": "Resume after this event id (first connection after loading a snapshot).",
+                    "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                },
+                {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "required": False,
+                    "description": "Resume after this event id (what browsers send on reconnect).",
+                    "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "The event stream.",
+                    "content": {"text/event-stream": {"schema": event_schema}},
+                }
+            },
+            "security": [{"ApiKeyAuth": []}],
+        }
+    }
