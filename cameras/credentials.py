@@ -73,7 +73,7 @@ def _normal(key: object) -> str:
 
 
 def is_shown_key(key: object) -> bool:
-    extra = getattr(settings, "CAMERA_CONFIG_SHOWN_KEYS", ())
+    extra = settings.CAMERA_CONFIG_SHOWN_KEYS
     normal = _normal(key)
     return normal in SHOWN_KEYS or normal in {_normal(name) for name in extra}
 

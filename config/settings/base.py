@@ -170,6 +170,8 @@ API_RATE_LIMIT_REDIS_TIMEOUT_SECONDS = env.float("API_RATE_LIMIT_REDIS_TIMEOUT_S
 API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)
 CAMERA_CONFIG_MAX_DEPTH = env.int("CAMERA_CONFIG_MAX_DEPTH", default=8)
 CAMERA_CONFIG_MAX_BYTES = env.int("CAMERA_CONFIG_MAX_BYTES", default=16 * 1024)
+# Config keys shown unmasked besides cameras.credentials.SHOWN_KEYS (every other key shows ********).
+CAMERA_CONFIG_SHOWN_KEYS = env.list("CAMERA_CONFIG_SHOWN_KEYS", default=[])
 # Bodies under /api/ larger than this are refused before they are read unless the caller's key is valid
 # (its_camera/body_limits.py); TELEMETRY_MAX_BODY_BYTES bounds the ingest endpoints, DATA_UPLOAD_MAX_MEMORY_SIZE
 # (Django's, 2.5 MB) every other one.
