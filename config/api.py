@@ -3,8 +3,8 @@
 from archival.api import router as archival_router
 from cameras.api import router as cameras_router
 from cameras.stream import stream_openapi
-from its_camera.api.openapi import DocumentedNinjaAPI
 from its_camera.api.errors import install_error_handlers
+from its_camera.api.openapi import DocumentedNinjaAPI
 from its_camera.api.platform import router as platform_router
 from notifications.api import router as notifications_router
 from telemetry.analytics_api import router as analytics_router

@@ -23,7 +23,7 @@ from typing import Any
 
 from ninja import NinjaAPI
 
-__all__ = ["DocumentedNinjaAPI", "ERROR_SCHEMA_NAME", "error_responses"]
+__all__ = ["ERROR_SCHEMA_NAME", "DocumentedNinjaAPI", "error_responses"]
 
 ERROR_SCHEMA_NAME = "Error"
 ERROR_SCHEMA = {
