@@ -187,7 +187,7 @@ def test_rows_no_camera_could_send_never_fail_the_sweep_nor_get_partitions(polic
     # Then it succeeds, moves the late row, creates nothing for the others and says so in its alert
     assert outcome["frame_metadata"] == {"found": 49, "moved": 0, "left": 49}
     assert partition_names("frame_metadata") - partitions_before == {"frame_metadata_p20261120"}
-    assert not JobRun.objects.filter(state=JobState.FAILED).exists()
+    assert not JobRun.objects.filter(outcome=JobOutcome.FAILED).exists()
     alert = Alert.objects.get(kind=AlertKind.PARTITION_DEFAULT_ROWS, subject="frame_metadata")
     assert "46 row(s) dated before 2026-10-26" in alert.message
     assert "3 row(s) dated beyond the partitions-ahead window" in alert.message
