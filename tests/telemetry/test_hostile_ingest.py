@@ -295,3 +295,14 @@ def test_property_detections_of_any_depth_are_refused_past_the_limit_or_stored_w
         return
     stored = msgspec.json.decode(batch.frames[0].detections)
     assert limits.json_depth(stored) <= 32
+
+
+def test_brackets_inside_strings_are_not_nesting(api_client, camera, partitions):
+    # Given detections whose text holds many brackets (the quick count over the body sees them, the parse does not)
+    frame = frame_payload(camera, 0, detections=2)
+    frame["detections"][1]["note"] = "[{" * 200
+
+    response = post(api_client, FRAMES_URL, [frame])
+
+    assert response.status_code == 201, response.content
+    assert FrameMetadata.objects.get().detections[1]["note"] == "[{" * 200
