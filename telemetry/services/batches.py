@@ -9,6 +9,7 @@ second time, typed, into detection rows.
 
 import json
 import math
+import operator
 import re
 import uuid
 from dataclasses import dataclass
@@ -244,9 +245,18 @@ def _outside_window(moment: datetime, window: limits.TimestampWindow) -> bool:
         return True
 
 
+_timestamp = operator.attrgetter("timestamp")
+
+
 def _check_timestamps(rows: list, *, now: datetime | None) -> None:
     """Every row's timestamp inside the acceptance window (its_camera.limits.timestamp_window), else 422."""
     window = limits.timestamp_window(now=now or timezone.now())
+    try:  # the whole batch at C speed; row by row only to name the first row outside
+        timestamps = list(map(_timestamp, rows))
+        if window.earliest <= min(timestamps) and max(timestamps) <= window.latest:
+            return
+    except OverflowError:
+        pass
     for index, row in enumerate(rows):
         if _outside_window(row.timestamp, window):
             raise BatchRejected(422, "Invalid batch", [RowError(index, "timestamp", window.describe())])
