@@ -124,3 +124,11 @@ def test_the_stream_answers_503_json_when_the_database_is_down(transactional_db,
     start = next(m for m in client.messages if m["type"] == "http.response.start")
     headers = {name.lower(): value for name, value in start["headers"]}
     assert headers[b"retry-after"] == b"5"
+
+
+@pytest.mark.parametrize("url", ["/api/v1/cameras/import", "/api/v1/zones/import"])
+def test_a_multipart_body_without_a_boundary_is_a_400_not_a_500(api_client, url):
+    response = api_client.generic("POST", url, b"--x\r\n", content_type="multipart/form-data")
+
+    assert response.status_code == 400
+    assert "Malformed form body" in response.json()["detail"]
