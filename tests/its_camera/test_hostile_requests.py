@@ -132,3 +132,21 @@ def test_a_multipart_body_without_a_boundary_is_a_400_not_a_500(api_client, url)
 
     assert response.status_code == 400
     assert "Malformed form body" in response.json()["detail"]
+
+
+def test_the_admin_home_shows_only_the_panels_whose_data_the_user_may_view(db, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    staff = django_user_model.objects.create_user("panels", password="x", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    panels = ("fleet", "alerts", "ingest", "storage", "jobs")
+
+    home = client.get(reverse("admin:index")).content.decode()
+    assert not any(f'id="panel-{key}"' in home for key in panels)
+
+    staff.user_permissions.add(Permission.objects.get(content_type__app_label="cameras", codename="view_camera"))
+    client.force_login(django_user_model.objects.get(pk=staff.pk))  # a fresh permission cache
+    home = client.get(reverse("admin:index")).content.decode()
+    assert 'id="panel-fleet"' in home
+    assert not any(f'id="panel-{key}"' in home for key in panels[1:])
