@@ -4,6 +4,7 @@ a restore action), job runs, and the partition health page. Beat schedules are d
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import BigIntegerField, Case, OuterRef, QuerySet, Subquery, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -126,6 +127,8 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/archival/retention_preview.html", context)
 
     def preview_view(self, request: HttpRequest, policy_id: int) -> TemplateResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         policy = get_object_or_404(RetentionPolicy, pk=policy_id)
         return self._plan_page(request, [policy])
 
@@ -223,6 +226,8 @@ class PartitionHealthAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         now = timezone.now()
         policies = {p.table: p for p in RetentionPolicy.objects.all()}
         tables = []

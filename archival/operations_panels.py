@@ -22,7 +22,12 @@ def storage_panel(*, now: datetime) -> dict[str, Any]:
 
 
 admin_pages.register_panel(
-    key="storage", title="Storage", order=40, template="admin/operations/panels/storage.html", context=storage_panel
+    key="storage",
+    title="Storage",
+    order=40,
+    template="admin/operations/panels/storage.html",
+    context=storage_panel,
+    permission="archival.view_partitionhealth",
 )
 admin_pages.register(
     title="Partition health",

@@ -8,8 +8,10 @@ Stream credentials in `config` are shown masked and survive a save of the masked
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
@@ -34,6 +36,7 @@ from cameras.services.cameras import (
     camera_bulk_set_status,
 )
 from cameras.services.zones import zone_delete, zone_delete_refusal
+from its_camera import limits
 
 # --- Cameras ----------------------------------------------------------------------------------
 
@@ -81,7 +84,18 @@ class CameraAdminForm(forms.ModelForm):
         if not isinstance(config, dict):
             raise forms.ValidationError("The config must be a JSON object.")
         stored = Camera.objects.filter(pk=self.instance.pk).values_list("config", flat=True).first() or {}
-        return config_restore_masked(config, stored)
+        try:
+            limits.json_check(
+                config,
+                max_depth=settings.CAMERA_CONFIG_MAX_DEPTH,
+                max_bytes=settings.CAMERA_CONFIG_MAX_BYTES,
+                what="The config",
+            )
+            return config_restore_masked(config, stored)
+        except limits.JsonTooLarge as exc:
+            raise forms.ValidationError(str(exc)) from None
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from None
 
 
 class MoveToZoneForm(forms.Form):
@@ -211,6 +225,8 @@ class CameraAdmin(ImportExportMixin, admin.ModelAdmin):
         return self._intermediate_page(request, queryset, action="add_tag", title="Add a tag to cameras", form=form)
 
     def fleet_status_view(self, request: HttpRequest) -> TemplateResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         rows = fleet_status_by_zone()
         totals = {
             "streaming": sum(row.streaming for row in rows),

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import orjson
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import FloatField, QuerySet
 from django.db.models.expressions import RawSQL
@@ -55,12 +56,15 @@ from cameras.services.alerts import alert_acknowledge, alert_resolve_one
 from cameras.services.cameras import camera_create, camera_delete, camera_heartbeat, camera_update
 from cameras.services.imports import MAX_IMPORT_BYTES, ImportOutcome, cameras_import, dataset_load, zones_import
 from cameras.services.zones import zone_create, zone_delete, zone_update
+from its_camera import limits
 from its_camera.api.auth import ApiKeyAuth
 from its_camera.api.errors import error_response
-from its_camera.api.pagination import CursorPage
+from its_camera.api.pagination import MAX_CURSOR_LENGTH, CursorPage
 from its_camera.choices import ApiScope
 
 router = Router(tags=["cameras"])
+
+MAX_FILTER_JSON_LENGTH = 4096
 
 READ = ApiKeyAuth(ApiScope.CAMERAS_READ)
 WRITE = ApiKeyAuth(ApiScope.CAMERAS_WRITE)
@@ -131,7 +135,12 @@ class CameraListQuery(Schema):
     is_active: bool | None = None
     tag: list[str] = Field(default_factory=list, description="Repeatable: cameras carrying every one of these tags.")
     config: str | None = Field(
-        None, description='JSON object the camera config must contain, e.g. {"resolution": "1080p"}.'
+        None,
+        max_length=MAX_FILTER_JSON_LENGTH,
+        description=(
+            'JSON object the camera config must contain, e.g. {"resolution": "1080p"}; shown keys only '
+            "(docs/security.md)."
+        ),
     )
     bbox: str | None = Field(None, description="minlon,minlat,maxlon,maxlat", examples=["-74.02,40.70,-73.93,40.80"])
     near: str | None = Field(None, description="lat,lon: nearest cameras first", examples=["40.7580,-73.9855"])
@@ -142,7 +151,10 @@ class CameraListQuery(Schema):
         if self.config is not None:
             try:
                 config = json.loads(self.config)
-            except ValueError:
+                limits.json_check(config, max_depth=settings.CAMERA_CONFIG_MAX_DEPTH, what="config")
+            except limits.JsonTooLarge as exc:
+                raise ValidationError({"config": [str(exc)]}) from None
+            except (ValueError, RecursionError):
                 raise ValidationError({"config": ["config must be a JSON object."]}) from None
         return CameraFilters(
             status=[str(status) for status in self.status],
@@ -203,7 +215,7 @@ def _great_circle_km(near: GeoPoint) -> RawSQL:
 
 class PageQuery(CursorPage.Input):
     page_size: int | None = Field(None, ge=1, description="Rows per page (default 100, at most 1000).")
-    cursor: str | None = Field(None, description="The `next` link's cursor.")
+    cursor: str | None = Field(None, max_length=MAX_CURSOR_LENGTH, description="The `next` link's cursor.")
 
 
 # The two big list endpoints serialise their pages straight to JSON (payloads in cameras.schemas, the same

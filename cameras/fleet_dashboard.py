@@ -18,6 +18,8 @@ from its_camera import admin_pages, events
 
 @require_GET
 def fleet_snapshot(request: HttpRequest) -> JsonResponse:
+    if not admin_pages.allowed(request.user, "cameras.view_camera"):
+        return JsonResponse({"detail": "The fleet snapshot needs the cameras.view_camera permission."}, status=403)
     try:
         last_event_id: int | None = events.last_event_id()
     except events.LiveEventsUnavailable:
@@ -46,4 +48,5 @@ admin_pages.register(
     title="Fleet status",
     url_name="admin:cameras_camera_fleet_status",
     description="Streaming / recent / stale cameras by zone, updating live.",
+    permission="cameras.view_camera",
 )

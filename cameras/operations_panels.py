@@ -29,8 +29,18 @@ def alerts_panel(*, now: datetime) -> dict[str, Any]:
 
 
 admin_pages.register_panel(
-    key="fleet", title="Fleet", order=10, template="admin/operations/panels/fleet.html", context=fleet_panel
+    key="fleet",
+    title="Fleet",
+    order=10,
+    template="admin/operations/panels/fleet.html",
+    context=fleet_panel,
+    permission="cameras.view_camera",
 )
 admin_pages.register_panel(
-    key="alerts", title="Open alerts", order=20, template="admin/operations/panels/alerts.html", context=alerts_panel
+    key="alerts",
+    title="Open alerts",
+    order=20,
+    template="admin/operations/panels/alerts.html",
+    context=alerts_panel,
+    permission="cameras.view_alert",
 )

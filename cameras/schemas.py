@@ -4,17 +4,65 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
+from django.conf import settings
 from ninja import Field, Schema
-from pydantic import StringConstraints, model_validator
+from pydantic import AfterValidator, ConfigDict, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from cameras.choices import AlertSeverity, AlertState, CameraStatus, ConnectionStatus
 from cameras.credentials import mask_config
 from cameras.models import Alert, Camera, RealtimeCameraStatus
+from its_camera import limits
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Latitude = Annotated[float, Field(ge=-limits.LATITUDE_MAX, le=limits.LATITUDE_MAX, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(ge=-limits.LONGITUDE_MAX, le=limits.LONGITUDE_MAX, allow_inf_nan=False)]
+Description = Annotated[str, StringConstraints(max_length=2000)]
+Location = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
+
+
+def _both_or_neither(first: str, second: str) -> dict[str, Any]:
+    """JSON Schema for "give both or neither" of two nullable numbers, so the document says what is refused."""
+    rules = []
+    for given, other in ((first, second), (second, first)):
+        rules.append(
+            {
+                "if": {"properties": {given: {"type": "number"}}, "required": [given]},
+                "then": {"properties": {other: {"type": "number"}}, "required": [other]},
+            }
+        )
+    return {"allOf": rules}
+
+
+def _config_checked(config: dict[str, Any]) -> dict[str, Any]:
+    try:
+        limits.json_check(
+            config,
+            max_depth=settings.CAMERA_CONFIG_MAX_DEPTH,
+            max_bytes=settings.CAMERA_CONFIG_MAX_BYTES,
+            what="config",
+        )
+    except limits.JsonTooLarge as exc:
+        raise ValueError(str(exc)) from None
+    return config
+
+
+def _refuse_nulls(data: Any, fields: tuple[str, ...]) -> Any:
+    """A PATCH leaves out what it does not change; an explicit null for a field that cannot be empty is a 422
+    (not a database error later)."""
+    if isinstance(data, dict):
+        nulls = [field for field in fields if field in data and data[field] is None]
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null: omit a field to leave it unchanged.")
+    return data
+
+
+Config = Annotated[
+    dict[str, Any],
+    AfterValidator(_config_checked),
+    Field(description="Stream URL, resolution, fps, thresholds (size and depth limits: docs/security.md)."),
+]
 
 
 def _position_complete(latitude: float | None, longitude: float | None, *, prefix: str = "") -> None:
@@ -26,8 +74,10 @@ def _position_complete(latitude: float | None, longitude: float | None, *, prefi
 
 
 class ZoneIn(Schema):
+    model_config = ConfigDict(json_schema_extra=_both_or_neither("center_latitude", "center_longitude"))
+
     name: Name
-    description: str = ""
+    description: Description = ""
     min_latitude: Latitude | None = None
     min_longitude: Longitude | None = None
     max_latitude: Latitude | None = None
@@ -46,8 +96,12 @@ class ZoneIn(Schema):
 
 
 class ZonePatch(Schema):
-    name: Name | None = None
-    description: str | None = None
+    """Only the fields sent change; `name` and `description` cannot be null (omit them to keep them)."""
+
+    name: Name | SkipJsonSchema[None] = None
+    description: Description | SkipJsonSchema[None] = None
+
+    _not_null = model_validator(mode="before")(lambda data: _refuse_nulls(data, ("name", "description")))
     min_latitude: Latitude | None = None
     min_longitude: Longitude | None = None
     max_latitude: Latitude | None = None
@@ -75,14 +129,16 @@ class ZoneOut(Schema):
 
 
 class CameraIn(Schema):
+    model_config = ConfigDict(json_schema_extra=_both_or_neither("latitude", "longitude"))
+
     name: Name
     status: CameraStatus = CameraStatus.OFFLINE
     is_active: bool = True
-    location: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] = ""
+    location: Location = ""
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     zone_id: uuid.UUID | None = None
-    config: dict[str, Any] = Field(default_factory=dict, description="Stream URL, resolution, fps, thresholds.")
+    config: Config = Field(default_factory=dict)
     tags: list[Tag] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
@@ -93,17 +149,23 @@ class CameraIn(Schema):
 
 class CameraPatch(Schema):
     """Only the fields sent change. `config` and `tags` are replaced whole; masked values (`********`)
-    sent back in `config` keep the stored secrets."""
+    sent back in `config` keep the stored secrets while the stream's address is unchanged (docs/security.md).
+    Fields that cannot be empty (`name`, `status`, `is_active`, `location`, `config`, `tags`) cannot be null:
+    omit them to keep them. `latitude`/`longitude` null clears the position (both together)."""
 
-    name: Name | None = None
-    status: CameraStatus | None = None
-    is_active: bool | None = None
-    location: Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)] | None = None
+    name: Name | SkipJsonSchema[None] = None
+    status: CameraStatus | SkipJsonSchema[None] = None
+    is_active: bool | SkipJsonSchema[None] = None
+    location: Location | SkipJsonSchema[None] = None
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     zone_id: uuid.UUID | None = None
-    config: dict[str, Any] | None = None
-    tags: list[Tag] | None = Field(None, max_length=100)
+    config: Config | SkipJsonSchema[None] = None
+    tags: Annotated[list[Tag], Field(max_length=100)] | SkipJsonSchema[None] = None
+
+    _not_null = model_validator(mode="before")(
+        lambda data: _refuse_nulls(data, ("name", "status", "is_active", "location", "config", "tags"))
+    )
 
 
 class CameraOut(Schema):
@@ -172,7 +234,7 @@ def camera_payload(camera: Camera) -> dict[str, Any]:
 
 class HeartbeatIn(Schema):
     status: CameraStatus = CameraStatus.ONLINE
-    fps: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] | None = None
+    fps: Annotated[float, Field(ge=0, le=limits.FPS_MAX, allow_inf_nan=False)] | None = None
 
 
 class HeartbeatOut(Schema):

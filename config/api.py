@@ -1,16 +1,16 @@
 """The HTTP API: one NinjaAPI at /api/v1/, one router per app, errors handled in one place."""
 
-from ninja import NinjaAPI
-
 from archival.api import router as archival_router
 from cameras.api import router as cameras_router
+from cameras.stream import stream_openapi
 from its_camera.api.errors import install_error_handlers
+from its_camera.api.openapi import DocumentedNinjaAPI
 from its_camera.api.platform import router as platform_router
 from notifications.api import router as notifications_router
 from telemetry.analytics_api import router as analytics_router
 from telemetry.api import router as telemetry_router
 
-api = NinjaAPI(
+api = DocumentedNinjaAPI(
     title="ITS Camera Platform API",
     version="1.0.0",
     description=(
@@ -18,6 +18,9 @@ api = NinjaAPI(
         "Authenticate with an API key in `X-API-Key` or `Authorization: Bearer <key>`."
     ),
     urls_namespace="api-v1",
+    # Served outside ninja (an async streaming view, config/urls.py), documented here all the same.
+    extra_paths={"/api/v1/cameras/status/stream": stream_openapi()},
+    throttled_paths=frozenset({"/api/v1/frames", "/api/v1/metrics", "/api/v1/frames/status"}),
 )
 install_error_handlers(api)
 

@@ -10,6 +10,10 @@ plain views wrapped in `admin.site.admin_view` (active staff only) and routed in
 A panel's `context(now=…)` must be bounded (a few grouped queries on indexes, never a scan that grows with
 the data): the admin home is the page every operator opens first. A panel that raises is shown with its
 error; the other panels and the app list still render.
+
+Being staff is not enough: each page requires the permission of what it shows (`permission`, checked by
+the page's view and used to hide it from the index); the database health page, which shows every client's
+query texts and the server's settings, is for superusers only.
 """
 
 import logging
@@ -19,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
@@ -32,9 +37,11 @@ class AdminPage:
     title: str
     url_name: str
     description: str = ""
+    permission: str = ""  # "superuser" for superusers only
 
 
 _pages: dict[str, AdminPage] = {}
+SUPERUSER = "superuser"
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class DashboardPanel:
     context: Callable[..., dict[str, Any]]
     order: int = 100
     wide: bool = False  # two grid columns on wide screens (a table with long names)
+    permission: str = ""  # what a user needs to see it (the permission of the data it shows)
 
 
 _panels: dict[str, DashboardPanel] = {}
@@ -59,10 +67,13 @@ def register_panel(
     context: Callable[..., dict[str, Any]],
     order: int = 100,
     wide: bool = False,
+    permission: str = "",
 ) -> None:
     """Show a panel on the admin home (re-registering a key replaces it). `context(now=…)` returns the
     template's context; panels are shown by `order`, then title."""
-    _panels[key] = DashboardPanel(key=key, title=title, template=template, context=context, order=order, wide=wide)
+    _panels[key] = DashboardPanel(
+        key=key, title=title, template=template, context=context, order=order, wide=wide, permission=permission
+    )
 
 
 def dashboard_now() -> datetime:
@@ -70,10 +81,12 @@ def dashboard_now() -> datetime:
     return timezone.now()
 
 
-def dashboard_panels(*, now: datetime) -> list[dict[str, Any]]:
-    """Every registered panel with its context, or the error that kept it from being built."""
+def dashboard_panels(*, now: datetime, user: Any = None) -> list[dict[str, Any]]:
+    """Every registered panel (that `user` may see) with its context, or the error that kept it from being built."""
     built = []
     for panel in sorted(_panels.values(), key=lambda panel: (panel.order, panel.title)):
+        if user is not None and not allowed(user, panel.permission):
+            continue
         entry: dict[str, Any] = {
             "key": panel.key,
             "title": panel.title,
@@ -89,15 +102,30 @@ def dashboard_panels(*, now: datetime) -> list[dict[str, Any]]:
     return built
 
 
-def register(*, title: str, url_name: str, description: str = "") -> None:
+def register(*, title: str, url_name: str, description: str = "", permission: str = "") -> None:
     """List an operations page on the admin index (re-registering a url_name replaces it)."""
-    _pages[url_name] = AdminPage(title=title, url_name=url_name, description=description)
+    _pages[url_name] = AdminPage(title=title, url_name=url_name, description=description, permission=permission)
 
 
-def pages() -> list[dict[str, str]]:
-    """The registered pages whose URL resolves, for the admin index."""
+def allowed(user: Any, permission: str) -> bool:
+    """Whether `user` (staff, already checked by admin_view) may open a page needing `permission`."""
+    if permission == SUPERUSER:
+        return bool(user.is_superuser)
+    return not permission or bool(user.has_perm(permission))
+
+
+def require(request: HttpRequest, permission: str) -> None:
+    """PermissionDenied (403) unless the request's user holds `permission`."""
+    if not allowed(request.user, permission):
+        raise PermissionDenied
+
+
+def pages(user: Any = None) -> list[dict[str, str]]:
+    """The registered pages whose URL resolves (and that `user` may open), for the admin index."""
     listed = []
     for page in _pages.values():
+        if user is not None and not allowed(user, page.permission):
+            continue
         try:
             url = reverse(page.url_name)
         except NoReverseMatch:
@@ -111,6 +139,7 @@ def render(request: HttpRequest, template: str, title: str, **context: object) -
 
 
 def health_page(request: HttpRequest) -> HttpResponse:
+    require(request, SUPERUSER)
     contains = request.GET.get("statements_contains", "")[:100]
     return render(
         request,
@@ -128,4 +157,5 @@ register(
     title="Database health",
     url_name="operations-health",
     description="Pool, connections, top queries, index usage, table and partition sizes.",
+    permission=SUPERUSER,
 )

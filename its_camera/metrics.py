@@ -171,11 +171,24 @@ def _route(request: HttpRequest) -> str:
     return match.route if match is not None and match.route else "unmatched"
 
 
+# Every label value from the outside world comes from a bounded set: an invented method ("FOO") would add a
+# series per request otherwise, and series are never forgotten.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str | None) -> str:
+    return method if method in KNOWN_METHODS else "other"
+
+
+def status_label(status: int) -> str:
+    return str(status) if 100 <= status <= 599 else "other"
+
+
 def _record(request: HttpRequest, response: HttpResponse, started: float) -> None:
     route = _route(request)
-    method = request.method or ""
+    method = method_label(request.method)
     HTTP_LATENCY.labels(method=method, route=route).observe(time.perf_counter() - started)
-    HTTP_REQUESTS.labels(method=method, route=route, status=str(response.status_code)).inc()
+    HTTP_REQUESTS.labels(method=method, route=route, status=status_label(response.status_code)).inc()
     pool_gauges_update()
 
 

@@ -40,5 +40,11 @@ def jobs_panel(*, now: datetime) -> dict[str, Any]:
 
 
 admin_pages.register_panel(
-    key="jobs", title="Beat jobs", order=50, template="admin/operations/panels/jobs.html", context=jobs_panel, wide=True
+    key="jobs",
+    title="Beat jobs",
+    order=50,
+    template="admin/operations/panels/jobs.html",
+    context=jobs_panel,
+    wide=True,
+    permission="its_camera.view_jobrun",
 )

@@ -116,4 +116,5 @@ admin_pages.register(
     title="Ingest and detections",
     url_name=f"admin:{DASHBOARD_URL_NAME}",
     description="Ingest and failure rate over 24 h, detections by class, slowest cameras, open alerts (rollups).",
+    permission="telemetry.view_rollupwatermark",
 )

@@ -15,6 +15,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 
 from cameras.models import Camera, Zone
+from its_camera import limits
 from its_camera.api.auth import ApiKeyAuth
 from its_camera.choices import ApiScope
 from telemetry.rollup_conf import rollup_setting
@@ -110,10 +111,13 @@ class DetectionAnalyticsOut(Schema):
 
 
 def _window(filters: AnalyticsFilters, *, default: timedelta, max_days: int) -> tuple[datetime, datetime]:
+    for name, moment in (("since", filters.since), ("until", filters.until)):
+        if moment is not None and timezone.is_naive(moment):
+            raise HttpError(422, "since and until must carry a time zone (e.g. 2026-11-25T10:00:00Z).")
+        if (problem := limits.read_timestamp_check(moment, name=name)) is not None:
+            raise HttpError(422, problem)
     until = filters.until or timezone.now()
     since = filters.since or until - default
-    if timezone.is_naive(since) or timezone.is_naive(until):
-        raise HttpError(422, "since and until must carry a time zone (e.g. 2026-11-25T10:00:00Z).")
     if since >= until:
         raise HttpError(422, "since must be before until.")
     if until - since > timedelta(days=max_days):

@@ -18,6 +18,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.pagination import paginate
 
+from its_camera import limits
 from its_camera.api.auth import ApiKeyAuth
 from its_camera.api.errors import error_response
 from its_camera.api.pagination import CursorPage
@@ -78,9 +79,14 @@ def _frames_schema() -> dict[str, Any]:
 
 
 def _body_doc(schema: dict[str, Any], *, ndjson: bool) -> dict[str, Any]:
+    """The request body: a JSON array of at least one row and at most TELEMETRY_BATCH_HARD_LIMIT (what is
+    refused, said in the schema), or the same rows as NDJSON: each item of the array on its own line."""
+    schema = {**schema, "minItems": 1, "maxItems": settings.TELEMETRY_BATCH_HARD_LIMIT}
     content: dict[str, Any] = {"application/json": {"schema": schema}}
     if ndjson:
-        content["application/x-ndjson"] = {"schema": {"type": "string", "description": "One JSON object per line."}}
+        content["application/x-ndjson"] = {
+            "schema": {**schema, "description": "The array's items, one JSON object per line (not wrapped in [])."}
+        }
     return {"requestBody": {"required": True, "content": content}}
 
 
@@ -186,7 +192,9 @@ class FrameFilters(Schema):
         f"`BULK_INSERT_BATCH_SIZE` ({settings.BULK_INSERT_BATCH_SIZE}) per request; 413 past "
         f"{settings.TELEMETRY_BATCH_HARD_LIMIT} frames or {settings.TELEMETRY_MAX_BODY_BYTES} bytes. The batch is "
         "written atomically with COPY: one invalid row rejects it with 422 naming the row and the field, and "
-        "nothing is written. Timestamps must carry a time zone."
+        "nothing is written. Timestamps must carry a time zone and fall in the acceptance window (the last "
+        f"{settings.TELEMETRY_ACCEPT_PAST_DAYS} days to {settings.TELEMETRY_ACCEPT_FUTURE_MINUTES} minutes ahead); "
+        "every number has a physical range (docs/security.md)."
     ),
     openapi_extra={**_body_doc(_frames_schema(), ndjson=True), **IDEMPOTENCY_DOC},
 )
@@ -272,10 +280,11 @@ def frames_status(request: HttpRequest) -> HttpResponse:
 )
 @paginate(CursorPage, ordering=("-timestamp", "-id"))
 def frames_list(request: HttpRequest, filters: Query[FrameFilters]) -> Any:
+    for name, moment in (("since", filters.since), ("until", filters.until)):
+        if (problem := limits.read_timestamp_check(moment, name=name)) is not None:
+            raise HttpError(422, problem)
     until = filters.until or timezone.now()
     since = filters.since or until - timedelta(hours=24)
-    if timezone.is_naive(since) or timezone.is_naive(until):
-        raise HttpError(422, "since and until must carry a time zone.")
     if since >= until:
         raise HttpError(422, "since must be before until.")
     status = filters.processing_status.value if filters.processing_status else None

@@ -43,4 +43,5 @@ admin_pages.register_panel(
     order=30,
     template="admin/operations/panels/ingest.html",
     context=ingest_panel,
+    permission="telemetry.view_rollupwatermark",
 )

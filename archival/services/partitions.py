@@ -9,8 +9,9 @@ would drop at once.
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from psycopg import sql
@@ -21,7 +22,13 @@ from cameras.services.alerts import alert_raise, alert_resolve
 from its_camera.db.locks import advisory_lock
 from telemetry.partitioning import UtcTimePartition, partitioned_tables, period_shift, period_start
 from telemetry.selectors.partitions import partition_ranges
-from telemetry.services.partitions import LOCK_NAME, PartitionAction, partition_create, partitions_apply
+from telemetry.services.partitions import (
+    LOCK_NAME,
+    PartitionAction,
+    partition_create,
+    partition_floors,
+    partitions_apply,
+)
 
 __all__ = ["DefaultSweepResult", "default_partitions_sweep", "partitions_ensure"]
 
@@ -61,23 +68,34 @@ class DefaultSweepResult:
     remaining_rows: int = 0
 
 
-def _count_rows(partition: str) -> int:
+def _count_rows(partition: str, condition: sql.Composable | None = None) -> int:
     with connection.cursor() as cursor:
         cursor.cursor.execute(
-            sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT {}) rows").format(
-                sql.Identifier(partition), sql.Literal(COUNT_LIMIT)
+            sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT {}) rows").format(
+                sql.Identifier(partition), condition or sql.SQL("TRUE"), sql.Literal(COUNT_LIMIT)
             )
         )
         return int(cursor.cursor.fetchone()[0])
 
 
-def _oldest_from(partition: str, after: datetime | None) -> datetime | None:
-    condition = sql.SQL('"timestamp" >= {}').format(sql.Literal(after)) if after else sql.SQL("TRUE")
+def _oldest_between(partition: str, after: datetime, before: datetime) -> datetime | None:
+    # Bounded on both sides in SQL: a row dated year 0 or 10000 (PostgreSQL stores them, Python cannot load
+    # them) is never read into Python, only counted.
     with connection.cursor() as cursor:
         cursor.cursor.execute(
-            sql.SQL('SELECT min("timestamp") FROM {} WHERE {}').format(sql.Identifier(partition), condition)
+            sql.SQL('SELECT min("timestamp") FROM {} WHERE "timestamp" >= {} AND "timestamp" < {}').format(
+                sql.Identifier(partition), sql.Literal(after), sql.Literal(before)
+            )
         )
         return cursor.cursor.fetchone()[0]
+
+
+def _sweep_floor(table: str, size: str, now: datetime) -> datetime:
+    """Rows older than this are never given a partition: older than the timestamps ingest accepts (so they
+    came from a bug or by hand, e.g. frames dated 1970) or than what retention keeps."""
+    accepted = period_start(now - timedelta(days=settings.TELEMETRY_ACCEPT_PAST_DAYS), size)
+    retained = partition_floors(moment=now).get(table)
+    return max(accepted, retained) if retained is not None else accepted
 
 
 def default_partitions_sweep(*, now: datetime | None = None) -> list[DefaultSweepResult] | None:
@@ -104,14 +122,12 @@ def default_partitions_sweep(*, now: datetime | None = None) -> list[DefaultSwee
                 continue
             size = table.strategy.size
             horizon = period_shift(period_start(now, size), size, table.strategy.ahead + 1)
-            after: datetime | None = None
-            while budget > 0 and (oldest := _oldest_from(default, after)) is not None:
+            floor = _sweep_floor(table.table, size, now)
+            after = floor
+            while budget > 0 and (oldest := _oldest_between(default, after, horizon)) is not None:
                 partition = UtcTimePartition(start=period_start(oldest, size), size=size)
                 after = partition.end
                 name = f"{table.table}_{partition.name()}"
-                if partition.start >= horizon:
-                    result.left.append(f"rows from {oldest:%Y-%m-%d %H:%M} UTC are beyond the partitions-ahead window")
-                    break
                 clashes = [r.name for r in partition_ranges(table.table) if r.overlaps(partition.start, partition.end)]
                 if clashes:
                     result.left.append(f"{name} overlaps {', '.join(clashes)} (partition size changed?)")
@@ -119,8 +135,17 @@ def default_partitions_sweep(*, now: datetime | None = None) -> list[DefaultSwee
                 result.moved_rows += partition_create(table=table, partition=partition)
                 result.created.append(name)
                 budget -= 1
+            older = _count_rows(default, sql.SQL('"timestamp" < {}').format(sql.Literal(floor)))
+            if older:
+                result.left.append(
+                    f"{older} row(s) dated before {floor:%Y-%m-%d} UTC, older than ingest accepts or retention keeps: "
+                    "no partition is created for them; delete them or move them by hand"
+                )
+            beyond = _count_rows(default, sql.SQL('"timestamp" >= {}').format(sql.Literal(horizon)))
+            if beyond:
+                result.left.append(f"{beyond} row(s) dated beyond the partitions-ahead window ({horizon:%Y-%m-%d} UTC)")
             result.remaining_rows = _count_rows(default)
-            if result.remaining_rows and budget <= 0:
+            if result.remaining_rows > older + beyond and budget <= 0:
                 result.left.append("more partitions to create than one run creates: the next run continues")
             message = (
                 f"{result.found_rows} row(s) found in {default}: moved {result.moved_rows} into "

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Func, Value
@@ -21,8 +22,10 @@ from cameras.credentials import config_restore_masked
 from cameras.exceptions import ConflictError
 from cameras.models import Camera, Zone
 from cameras.status_events import camera_heartbeat_published
+from its_camera import limits
 
 CAMERA_FIELDS = ("name", "status", "is_active", "location", "latitude", "longitude", "zone_id", "config", "tags")
+NULLABLE_FIELDS = frozenset({"latitude", "longitude", "zone_id"})
 
 
 def _clean_tags(tags: Iterable[str]) -> list[str]:
@@ -44,9 +47,24 @@ def camera_tags_clean(tags: Iterable[str]) -> list[str]:
     return _clean_tags(tags)
 
 
-def _camera_validate(camera: Camera) -> None:
-    if not isinstance(camera.config, dict):
+def _config_check(config: Any) -> None:
+    """A config is a JSON object within CAMERA_CONFIG_MAX_DEPTH and CAMERA_CONFIG_MAX_BYTES (its_camera.limits):
+    deeper or bigger, every reader of the camera list would pay for it (or fail)."""
+    if not isinstance(config, dict):
         raise ValidationError({"config": ["config must be a JSON object."]})
+    try:
+        limits.json_check(
+            config,
+            max_depth=settings.CAMERA_CONFIG_MAX_DEPTH,
+            max_bytes=settings.CAMERA_CONFIG_MAX_BYTES,
+            what="config",
+        )
+    except limits.JsonTooLarge as exc:
+        raise ValidationError({"config": [str(exc)]}) from None
+
+
+def _camera_validate(camera: Camera) -> None:
+    _config_check(camera.config)
     # Field validators (lengths, choices, coordinate ranges) here; the checks below give clearer
     # messages than the database constraints they mirror.
     camera.full_clean(exclude=["zone"], validate_unique=False, validate_constraints=False)
@@ -105,7 +123,10 @@ def camera_update(*, camera: Camera, data: dict[str, Any]) -> Camera:
     if unknown:
         raise ValidationError({field: ["Not a camera field."] for field in sorted(unknown)})
     for field, value in data.items():
+        if value is None and field not in NULLABLE_FIELDS:
+            raise ValidationError({field: ["Cannot be null: omit the field to leave it unchanged."]})
         if field == "config":
+            _config_check(value)  # before walking it: bounded depth
             value = config_restore_masked(value, camera.config)
         elif field == "tags":
             value = _clean_tags(value)

@@ -79,6 +79,8 @@ def zone_update(*, zone: Zone, data: dict[str, Any]) -> Zone:
     if unknown:
         raise ValidationError({field: ["Not a zone field."] for field in sorted(unknown)})
     for field, value in data.items():
+        if value is None and field in ("name", "description"):
+            raise ValidationError({field: ["Cannot be null: omit the field to leave it unchanged."]})
         setattr(zone, field, value)
     return _zone_save(zone)
 

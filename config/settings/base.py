@@ -39,6 +39,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "its_camera.logs.request_id_middleware",  # first: every line logged for the request carries its id
     "its_camera.metrics.metrics_middleware",  # counts every request, whatever answers it
+    # Outside everything that can answer with an HTML error (a disallowed Host, CSRF, 404, 405): under /api/
+    # every error is JSON, whichever layer produced it.
+    "its_camera.api.errors.ApiJsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -46,7 +49,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "its_camera.api.errors.ApiJsonErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -163,6 +165,18 @@ HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default
 API_INGEST_RATE_LIMIT_PER_SECOND = env.int("API_INGEST_RATE_LIMIT_PER_SECOND", default=50)
 API_RATE_LIMIT_REDIS_TIMEOUT_SECONDS = env.float("API_RATE_LIMIT_REDIS_TIMEOUT_SECONDS", default=0.2)
 
+# JSON from outside (its_camera/limits.py): nesting depth of any JSON document accepted (ingest bodies, query
+# filters, cursors), and the size and depth of a camera's `config`.
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)
+CAMERA_CONFIG_MAX_DEPTH = env.int("CAMERA_CONFIG_MAX_DEPTH", default=8)
+CAMERA_CONFIG_MAX_BYTES = env.int("CAMERA_CONFIG_MAX_BYTES", default=16 * 1024)
+# Config keys shown unmasked besides cameras.credentials.SHOWN_KEYS (every other key shows ********).
+CAMERA_CONFIG_SHOWN_KEYS = env.list("CAMERA_CONFIG_SHOWN_KEYS", default=[])
+# Bodies under /api/ larger than this are refused before they are read unless the caller's key is valid
+# (its_camera/body_limits.py); TELEMETRY_MAX_BODY_BYTES bounds the ingest endpoints, DATA_UPLOAD_MAX_MEMORY_SIZE
+# (Django's, 2.5 MB) every other one.
+API_UNAUTHENTICATED_BODY_BYTES = env.int("API_UNAUTHENTICATED_BODY_BYTES", default=64 * 1024)
+
 # --- Cameras: offline alerts (cameras.tasks.raise_stale_camera_alerts, see docs/cameras.md) ---
 CAMERA_OFFLINE_AFTER_SECONDS = env.int("CAMERA_OFFLINE_AFTER_SECONDS", default=300)  # silent this long: alert
 CAMERA_ONLINE_WITHIN_SECONDS = env.int("CAMERA_ONLINE_WITHIN_SECONDS", default=60)  # seen this recently: back
@@ -177,6 +191,10 @@ TELEMETRY_BATCH_HARD_LIMIT = env.int("TELEMETRY_BATCH_HARD_LIMIT", default=5 * B
 TELEMETRY_MAX_BODY_BYTES = env.int("TELEMETRY_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 TELEMETRY_MAX_DETECTIONS_PER_FRAME = env.int("TELEMETRY_MAX_DETECTIONS_PER_FRAME", default=1000)
 TELEMETRY_MAX_JSON_BYTES = env.int("TELEMETRY_MAX_JSON_BYTES", default=64 * 1024)  # per frame / per metric labels
+# Telemetry timestamps accepted (its_camera/limits.py, docs/security.md): late rows up to this many days old, a
+# camera clock this many minutes ahead; anything else is a 422, so no row lands where no partition can take it.
+TELEMETRY_ACCEPT_PAST_DAYS = env.int("TELEMETRY_ACCEPT_PAST_DAYS", default=30)
+TELEMETRY_ACCEPT_FUTURE_MINUTES = env.int("TELEMETRY_ACCEPT_FUTURE_MINUTES", default=15)
 # Partition size per table: "hourly", "daily", "weekly" or "monthly"; boundaries at 00:00 UTC (docs/telemetry.md
 # has the ingest-vs-partition-size curve these defaults come from).
 TELEMETRY_PARTITION_SIZES = {
@@ -195,6 +213,8 @@ LIVE_EVENTS_REDIS_URL = env("LIVE_EVENTS_REDIS_URL", default="")  # empty: REDIS
 LIVE_EVENTS_BUFFER_SIZE = env.int("LIVE_EVENTS_BUFFER_SIZE", default=10_000)  # replay buffer, events
 LIVE_EVENTS_HEARTBEAT_SECONDS = env.float("LIVE_EVENTS_HEARTBEAT_SECONDS", default=15.0)  # idle-stream comment
 LIVE_EVENTS_SUBSCRIBER_QUEUE_SIZE = env.int("LIVE_EVENTS_SUBSCRIBER_QUEUE_SIZE", default=1000)  # then dropped
+# A stream is closed after this many seconds (0: never); the client reconnects with Last-Event-ID, losing nothing.
+LIVE_EVENTS_MAX_STREAM_SECONDS = env.float("LIVE_EVENTS_MAX_STREAM_SECONDS", default=3600.0)
 LIVE_EVENTS_CLIENT_RETRY_MS = env.int("LIVE_EVENTS_CLIENT_RETRY_MS", default=3000)  # SSE `retry:` for clients
 LIVE_EVENTS_REDIS_TIMEOUT_SECONDS = env.float("LIVE_EVENTS_REDIS_TIMEOUT_SECONDS", default=1.0)
 LIVE_EVENTS_REDIS_PING_SECONDS = env.float("LIVE_EVENTS_REDIS_PING_SECONDS", default=10.0)

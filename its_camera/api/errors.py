@@ -10,7 +10,8 @@ from collections.abc import Callable
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, Throttled
 from psycopg_pool import PoolTimeout
@@ -68,6 +69,21 @@ def install_error_handlers(api: NinjaAPI) -> None:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid value"
         logger.info("API request refused by the database as invalid input: %s", reason)
         return error_response(422, f"A value was refused by the database: {reason}")
+
+    @handler(MultiPartParserError)
+    def malformed_form(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # A multipart body without a boundary (or otherwise broken) is the client's mistake, not a 500.
+        return error_response(400, f"Malformed form body: {exc}")
+
+    @handler(UnreadablePostError)
+    def unreadable(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return error_response(400, "The request body could not be read.")
+
+    @handler(RecursionError)
+    def too_deep(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # A body nested about a thousand levels deep exhausts the JSON parser's recursion before any schema
+        # runs; its_camera.limits bounds what is stored far below that.
+        return error_response(422, "The request's JSON is nested too deeply.")
 
     @handler(DatabaseError)
     def database_error(request: HttpRequest, exc: Exception) -> HttpResponse:

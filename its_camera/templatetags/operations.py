@@ -7,13 +7,15 @@ from its_camera import admin_pages
 register = template.Library()
 
 
-@register.simple_tag
-def operations_pages() -> list[dict[str, str]]:
-    """The operations pages (health, dashboards) for the admin index."""
-    return admin_pages.pages()
+@register.simple_tag(takes_context=True)
+def operations_pages(context: template.Context) -> list[dict[str, str]]:
+    """The operations pages (health, dashboards) the signed-in user may open, for the admin index."""
+    request = context.get("request")
+    return admin_pages.pages(getattr(request, "user", None))
 
 
-@register.simple_tag
-def operations_panels() -> list[dict[str, Any]]:
-    """The admin home's panels (fleet, alerts, ingest, storage, jobs), built now."""
-    return admin_pages.dashboard_panels(now=admin_pages.dashboard_now())
+@register.simple_tag(takes_context=True)
+def operations_panels(context: template.Context) -> list[dict[str, Any]]:
+    """The admin home's panels (fleet, alerts, ingest, storage, jobs) the signed-in user may see, built now."""
+    request = context.get("request")
+    return admin_pages.dashboard_panels(now=admin_pages.dashboard_now(), user=getattr(request, "user", None))

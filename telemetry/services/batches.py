@@ -9,6 +9,7 @@ second time, typed, into detection rows.
 
 import json
 import math
+import operator
 import re
 import uuid
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from django.conf import settings
+from django.utils import timezone
+
+from its_camera import limits
 
 __all__ = [
     "BatchRejected",
@@ -31,13 +35,15 @@ __all__ = [
     "metrics_decode",
 ]
 
-INT64_MAX = 2**63 - 1
 NDJSON_CONTENT_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl"})
 
+# Ranges from its_camera.limits (one place for every physical range, docs/security.md).
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
-UnitInterval = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
-Pixels = Annotated[int, msgspec.Meta(ge=1, le=32767)]
+UnitInterval = Annotated[float, msgspec.Meta(ge=0.0, le=limits.CONFIDENCE_MAX)]
+ProcessingTime = Annotated[float, msgspec.Meta(ge=0.0, le=limits.PROCESSING_TIME_MS_MAX)]
+Coordinate = Annotated[float, msgspec.Meta(ge=limits.BBOX_COORDINATE_MIN, le=limits.BBOX_COORDINATE_MAX)]
+Pixels = Annotated[int, msgspec.Meta(ge=1, le=limits.PIXELS_MAX)]
+MetricValue = Annotated[float, msgspec.Meta(ge=-limits.METRIC_VALUE_ABS_MAX, le=limits.METRIC_VALUE_ABS_MAX)]
 ObjectType = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
 MetricName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]*$")]
 Status = Literal["pending", "processing", "completed", "failed"]
@@ -76,8 +82,8 @@ class BatchRejected(Exception):
 class DetectionIn(msgspec.Struct, gc=False):
     object_type: ObjectType
     confidence: UnitInterval
-    bbox: tuple[float, float, float, float]
-    track_id: Annotated[int, msgspec.Meta(ge=-INT64_MAX, le=INT64_MAX)] | None = None
+    bbox: tuple[Coordinate, Coordinate, Coordinate, Coordinate]
+    track_id: Annotated[int, msgspec.Meta(ge=-limits.INT64_MAX, le=limits.INT64_MAX)] | None = None
 
     def __post_init__(self) -> None:
         x1, y1, x2, y2 = self.bbox
@@ -88,9 +94,9 @@ class DetectionIn(msgspec.Struct, gc=False):
 class FrameIn(msgspec.Struct, gc=False):
     camera_id: uuid.UUID
     timestamp: AwareDatetime
-    frame_number: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)] = 0
+    frame_number: Annotated[int, msgspec.Meta(ge=0, le=limits.FRAME_NUMBER_MAX)] = 0
     processing_status: Status = "pending"
-    processing_time_ms: NonNegative | None = None
+    processing_time_ms: ProcessingTime | None = None
     width: Pixels | None = None
     height: Pixels | None = None
     quality_score: UnitInterval | None = None
@@ -100,7 +106,7 @@ class FrameIn(msgspec.Struct, gc=False):
 class MetricIn(msgspec.Struct, gc=False):
     timestamp: AwareDatetime
     name: MetricName
-    value: float
+    value: MetricValue
     camera_id: uuid.UUID | None = None
     labels: dict[Annotated[str, msgspec.Meta(max_length=64)], LabelValue] = {}
     alert_level: AlertLevel = "none"
@@ -110,7 +116,7 @@ class FrameStatusIn(msgspec.Struct, gc=False):
     camera_id: uuid.UUID
     timestamp: AwareDatetime
     processing_status: Status
-    processing_time_ms: NonNegative | None = None
+    processing_time_ms: ProcessingTime | None = None
 
 
 def frame_document_type() -> type:
@@ -191,13 +197,24 @@ def _malformed(body: bytes, exc: msgspec.DecodeError, *, ndjson: bool) -> BatchR
         rows = [json.loads(line) for line in body.splitlines() if line.strip()] if ndjson else json.loads(body)
     except ValueError:
         return BatchRejected(400, f"Malformed JSON body: {exc}")
+    except RecursionError:
+        return _too_deep()
     if isinstance(rows, list):
         for index, row in enumerate(rows):
-            field = _first_non_finite(row)
+            try:
+                field = _first_non_finite(row)
+            except RecursionError:
+                return _too_deep()
             if field is not None:
                 error = RowError(row=index, field=field, message="Expected a finite number, got NaN or Infinity")
                 return BatchRejected(422, "Invalid batch", [error])
     return BatchRejected(400, f"Malformed JSON body: {exc}")
+
+
+def _too_deep(row: int | None = None, field: str = "") -> BatchRejected:
+    depth = settings.API_JSON_MAX_DEPTH
+    message = f"JSON nested deeper than {depth} levels."
+    return BatchRejected(422, message, [RowError(row, field, message)] if row is not None else None)
 
 
 def _decode_rows(
@@ -205,6 +222,9 @@ def _decode_rows(
 ) -> list:
     try:
         rows: list = line_decoder.decode_lines(body) if ndjson else array_decoder.decode(body)
+    except RecursionError:
+        # msgspec guards its own recursion: a body nested about a thousand levels deep ends here, not in a 500.
+        raise _too_deep() from None
     except msgspec.ValidationError as exc:
         raise BatchRejected(422, "Invalid batch", [_row_error(exc)]) from None
     except msgspec.DecodeError as exc:
@@ -218,19 +238,71 @@ def _decode_rows(
     return rows
 
 
+def _outside_window(moment: datetime, window: limits.TimestampWindow) -> bool:
+    try:
+        return moment not in window
+    except OverflowError:  # year 9999 with a negative offset is past year 9999 in UTC
+        return True
+
+
+_timestamp = operator.attrgetter("timestamp")
+
+
+def _check_timestamps(rows: list, *, now: datetime | None) -> None:
+    """Every row's timestamp inside the acceptance window (its_camera.limits.timestamp_window), else 422."""
+    window = limits.timestamp_window(now=now or timezone.now())
+    try:  # the whole batch at C speed; row by row only to name the first row outside
+        timestamps = list(map(_timestamp, rows))
+        if window.earliest <= min(timestamps) and max(timestamps) <= window.latest:
+            return
+    except OverflowError:
+        pass
+    for index, row in enumerate(rows):
+        if _outside_window(row.timestamp, window):
+            raise BatchRejected(422, "Invalid batch", [RowError(index, "timestamp", window.describe())])
+
+
+def _containers(text: bytes) -> int:
+    return text.count(b"[") + text.count(b"{")
+
+
+def _only_typed_containers(body: bytes, detections: list[list[DetectionIn]]) -> bool:
+    """Whether the body opens no more brackets than its typed rows need: the batch's array, per frame its
+    object and its detections array, per detection its object and its bbox. Then nothing else nests (a
+    bracket inside a string only adds to the count), and no frame needs a closer look: one pass of
+    `bytes.count` over the body instead of a parse."""
+    return _containers(body) <= 1 + sum(2 + 2 * len(decoded) for decoded in detections)
+
+
+def _detections_too_deep(raw: msgspec.Raw, decoded: list[DetectionIn]) -> bool:
+    """Whether a frame's raw detections (stored as they came, unknown keys included) nest deeper than
+    API_JSON_MAX_DEPTH. Typed detections hold two containers each (the object and its bbox) inside the
+    array: when the raw bytes hold no more brackets than that, nothing else nests and no parse is needed."""
+    text = bytes(raw)
+    if _containers(text) <= 1 + 2 * len(decoded):
+        return False
+    max_depth = settings.API_JSON_MAX_DEPTH
+    try:
+        return limits.json_depth(json.loads(text), stop_after=max_depth) > max_depth
+    except RecursionError:
+        return True
+
+
 def is_ndjson(content_type: str) -> bool:
     return content_type.split(";", 1)[0].strip().lower() in NDJSON_CONTENT_TYPES
 
 
-def frames_decode(body: bytes, *, ndjson: bool = False) -> FrameBatch:
+def frames_decode(body: bytes, *, ndjson: bool = False, now: datetime | None = None) -> FrameBatch:
     """Decode and validate a batch of frames (a JSON array, or NDJSON: one frame per line).
 
     Raises BatchRejected: 400 malformed JSON, 413 too many frames, 422 an invalid value (row and field
-    named: naive timestamp, NaN, confidence outside 0..1, bad bbox, oversize JSON, duplicate frame).
+    named: naive timestamp or one outside the acceptance window around `now`, NaN, a number outside its
+    physical range, bad bbox, oversize or too deep JSON, duplicate frame).
     """
     frames: list[FrameIn] = _decode_rows(
         body, ndjson=ndjson, array_decoder=_frames_decoder, line_decoder=_frame_line_decoder
     )
+    _check_timestamps(frames, now=now)
     max_json = settings.TELEMETRY_MAX_JSON_BYTES
     max_detections = settings.TELEMETRY_MAX_DETECTIONS_PER_FRAME
     detections: list[list[DetectionIn]] = []
@@ -246,6 +318,8 @@ def frames_decode(body: bytes, *, ndjson: bool = False) -> FrameBatch:
             raise BatchRejected(
                 422, "Invalid batch", [_row_error(exc, row_offset=index, field_prefix="detections")]
             ) from None
+        except RecursionError:
+            raise _too_deep(index, "detections") from None
         if len(decoded) > max_detections:
             message = f"{len(decoded)} detections; the limit is {max_detections} per frame."
             raise BatchRejected(422, "Invalid batch", [RowError(index, "detections", message)])
@@ -255,14 +329,19 @@ def frames_decode(body: bytes, *, ndjson: bool = False) -> FrameBatch:
             raise BatchRejected(422, "Invalid batch", [RowError(index, "timestamp", message)])
         seen.add(key)
         detections.append(decoded)
+    if not _only_typed_containers(body, detections):
+        for index, frame in enumerate(frames):
+            if _detections_too_deep(frame.detections, detections[index]):
+                raise _too_deep(index, "detections")
     return FrameBatch(frames=frames, detections=detections)
 
 
-def metrics_decode(body: bytes, *, ndjson: bool = False) -> list[MetricIn]:
+def metrics_decode(body: bytes, *, ndjson: bool = False, now: datetime | None = None) -> list[MetricIn]:
     """Decode and validate a batch of system metrics (JSON array or NDJSON). Raises BatchRejected."""
     metrics: list[MetricIn] = _decode_rows(
         body, ndjson=ndjson, array_decoder=_metrics_decoder, line_decoder=_metric_line_decoder
     )
+    _check_timestamps(metrics, now=now)
     max_json = settings.TELEMETRY_MAX_JSON_BYTES
     for index, metric in enumerate(metrics):
         if metric.labels and len(msgspec.json.encode(metric.labels)) > max_json:
@@ -270,11 +349,12 @@ def metrics_decode(body: bytes, *, ndjson: bool = False) -> list[MetricIn]:
     return metrics
 
 
-def frame_statuses_decode(body: bytes) -> list[FrameStatusIn]:
+def frame_statuses_decode(body: bytes, *, now: datetime | None = None) -> list[FrameStatusIn]:
     """Decode and validate a batch of processing-status updates (JSON array). Raises BatchRejected."""
     updates: list[FrameStatusIn] = _decode_rows(
         body, ndjson=False, array_decoder=_statuses_decoder, line_decoder=_statuses_decoder
     )
+    _check_timestamps(updates, now=now)
     seen: set[tuple[uuid.UUID, datetime]] = set()
     for index, update in enumerate(updates):
         key = (update.camera_id, update.timestamp)

@@ -20,6 +20,7 @@ __all__ = [
     "PartitionAction",
     "PartitionPlanItem",
     "partition_create",
+    "partition_floors",
     "partitions_apply",
     "partitions_plan",
     "register_partition_floor",
@@ -51,6 +52,11 @@ def register_partition_floor(provider: PartitionFloorProvider) -> None:
     """Register `provider(moment) -> {table: floor}`: partitions ending at or before a floor are not created."""
     if provider not in _floor_providers:
         _floor_providers.append(provider)
+
+
+def partition_floors(*, moment: datetime) -> dict[str, datetime]:
+    """The oldest moment worth a partition per table at `moment`, from the registered providers (retention)."""
+    return _floors(moment)
 
 
 def _floors(moment: datetime) -> dict[str, datetime]:

@@ -169,3 +169,28 @@ def test_the_beat_schedules_exist_after_migrating():
 
 
 pytestmark = pytest.mark.django_db
+
+
+def test_rows_no_camera_could_send_never_fail_the_sweep_nor_get_partitions(policies, admin_client):
+    # Given rows stored before ingest bounded timestamps: year 1 BC and year 10000 in UTC (PostgreSQL keeps them,
+    # Python cannot load them), and 1900 / 1970, which used to get a partition a day each
+    for moment in ("0001-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00", "1900-01-01T00:00:00Z"):
+        insert_frames(moment, 3)  # type: ignore[arg-type] - a text timestamp, as a client sent it
+    insert_frames(datetime(1970, 1, 1, tzinfo=UTC), 40, step_seconds=86_400)  # 40 days in a row
+    insert_frames(datetime(2026, 11, 20, 6, tzinfo=UTC), 4)  # a late row inside the window: still moved
+    partitions_before = partition_names("frame_metadata")
+
+    # When the sweep runs twice
+    for _ in range(2):
+        outcome = tasks.sweep_default_partitions(now=NOW.isoformat())
+
+    # Then it succeeds, moves the late row, creates nothing for the others and says so in its alert
+    assert outcome["frame_metadata"] == {"found": 49, "moved": 0, "left": 49}
+    assert partition_names("frame_metadata") - partitions_before == {"frame_metadata_p20261120"}
+    assert not JobRun.objects.filter(outcome=JobOutcome.FAILED).exists()
+    alert = Alert.objects.get(kind=AlertKind.PARTITION_DEFAULT_ROWS, subject="frame_metadata")
+    assert "46 row(s) dated before 2026-10-26" in alert.message
+    assert "3 row(s) dated beyond the partitions-ahead window" in alert.message
+    # And the admin's frame list still opens, leaving out what Python cannot show
+    response = admin_client.get("/admin/telemetry/framemetadatarecord/")
+    assert response.status_code == 200

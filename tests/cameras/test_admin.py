@@ -349,3 +349,29 @@ def test_deleting_a_zone_with_cameras_is_refused_in_the_admin_as_in_the_api(admi
     response = admin_client.post(reverse("admin:cameras_zone_delete", args=[empty.pk]), {"post": "yes"})
     assert response.status_code == 302
     assert list(Zone.objects.values_list("name", flat=True)) == ["busy"]
+
+
+def test_change_form_refuses_to_move_a_masked_password_to_another_host(admin_client):
+    camera = make_camera(config={"stream_url": "rtsp://admin:hunter2@10.0.0.5/live", "fps": 25})
+    url = reverse("admin:cameras_camera_change", args=[camera.pk])
+    shown = admin_client.get(url).context["adminform"].form.initial["config"]
+
+    shown["stream_url"] = shown["stream_url"].replace("10.0.0.5", "attacker.example")
+    response = admin_client.post(url, change_form_data(camera, config=json.dumps(shown)))
+
+    assert response.status_code == 200
+    assert "send the whole value with its credentials" in str(response.context["adminform"].form.errors)
+    camera.refresh_from_db()
+    assert camera.config == {"stream_url": "rtsp://admin:hunter2@10.0.0.5/live", "fps": 25}
+
+
+def test_change_form_refuses_a_config_nested_too_deep(admin_client):
+    camera = make_camera(config={"fps": 25})
+    url = reverse("admin:cameras_camera_change", args=[camera.pk])
+
+    response = admin_client.post(url, change_form_data(camera, config='{"a":' * 20 + "1" + "}" * 20))
+
+    assert response.status_code == 200
+    assert "nested deeper than" in str(response.context["adminform"].form.errors)
+    camera.refresh_from_db()
+    assert camera.config == {"fps": 25}

@@ -94,8 +94,9 @@ def test_stream_credentials_are_never_returned(api_client):
         assert b"abc123" not in body
         assert b"k-123" not in body
     shown = api_client.get(f"/api/v1/cameras/{camera_id}").json()["config"]
-    assert shown["stream_url"] == "rtsp://admin:********@10.0.0.5:554/h264?channel=1&token=********"
-    assert shown["onvif"] == {"username": "admin", "password": "********"}
+    assert shown["stream_url"] == "rtsp://********@10.0.0.5:554/h264?channel=1&token=********"
+    assert shown["onvif"] == {"username": "********", "password": "********"}
+    assert shown["api_key"] == "********"
     assert shown["resolution"] == "1080p"
     # The stored config still has the real secrets.
     assert Camera.objects.get(pk=camera_id).config == SECRET_CONFIG

@@ -3,6 +3,7 @@ it draws the chart from the vendored Chart.js and updates its counts live when a
 
 import httpx
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
@@ -27,6 +28,7 @@ def test_the_fleet_page_counts_a_camera_coming_back_without_a_reload(extra_serve
     camera_status_sweep()
     server = extra_server(app="tests.live.asgi_with_static:application")
     operator = django_user_model.objects.create_user("operator", password="x", is_staff=True)
+    operator.user_permissions.set(Permission.objects.filter(codename__in=["view_camera", "view_alert"]))
     session = Client()
     session.force_login(operator)
     key = api_key_create(name="camera", scopes=[ApiScope.CAMERAS_WRITE]).raw_key  # ORM before Playwright's loop

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from django.contrib.auth.models import Permission
 from django.test import Client
 
 from cameras.status_events import CAMERA_STATUS, camera_status_sweep
@@ -306,8 +307,9 @@ def test_auth_and_validation_errors_are_json(live_servers, live_redis, open_stre
     }
 
 
-def session_cookies(django_user_model, *, is_staff: bool) -> dict[str, str]:
+def session_cookies(django_user_model, *, is_staff: bool, permissions: tuple[str, ...] = ("view_camera",)) -> dict:
     user = django_user_model.objects.create_user(f"user-{uuid.uuid4().hex[:8]}", password="x", is_staff=is_staff)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="cameras", codename__in=permissions))
     client = Client()
     client.force_login(user)
     return {"sessionid": client.cookies["sessionid"].value}
@@ -321,6 +323,17 @@ def test_the_admin_session_of_a_staff_user_may_subscribe(live_servers, live_redi
 
     status, _body = open_stream(live_servers.a.url, cookies=session_cookies(django_user_model, is_staff=False))
     assert status == 401
+
+
+def test_a_staff_session_without_the_camera_view_permission_may_not_subscribe(
+    live_servers, live_redis, open_stream, django_user_model
+):
+    # Given a staff user with no model permissions at all
+    cookies = session_cookies(django_user_model, is_staff=True, permissions=())
+
+    # When they open the stream, then it is refused with the permission it needs
+    status, _body = open_stream(live_servers.a.url, cookies=cookies)
+    assert status == 403
 
 
 def test_open_streams_do_not_hold_pooled_connections(live_servers, live_redis, open_stream):

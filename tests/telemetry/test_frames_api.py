@@ -70,8 +70,8 @@ def test_ndjson_is_accepted(api_client, camera, partitions):
     assert Detection.objects.count() == 8
 
 
-def test_a_frame_outside_every_partition_lands_in_default_not_an_error(api_client, camera, partitions):
-    old = datetime(2001, 1, 1, tzinfo=UTC)
+def test_a_late_frame_older_than_every_partition_lands_in_default_not_an_error(api_client, camera, partitions):
+    old = datetime.now(UTC) - timedelta(days=20)  # late, but inside the acceptance window (30 days)
 
     response = post_frames(api_client, [frame_payload(camera, 0, start=old)])
 
@@ -176,8 +176,9 @@ def test_a_batch_larger_than_djangos_upload_limit_is_accepted(api_client, camera
 
 
 def test_a_frame_already_stored_makes_the_batch_a_409_and_nothing_new_is_written(api_client, camera, partitions):
-    post_frames(api_client, [frame_payload(camera, 0)])
-    retry = [frame_payload(camera, 1), frame_payload(camera, 0)]
+    start = datetime.now(UTC).replace(microsecond=0)  # one start: a second ticking between calls is no retry
+    post_frames(api_client, [frame_payload(camera, 0, start=start)])
+    retry = [frame_payload(camera, 1, start=start), frame_payload(camera, 0, start=start)]
 
     response = post_frames(api_client, retry)
 

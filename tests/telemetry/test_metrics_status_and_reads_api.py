@@ -156,7 +156,11 @@ def test_status_updates_address_frames_by_camera_and_timestamp(api_client, camer
             "processing_status": "completed",
             "processing_time_ms": 41.0,
         },
-        {"camera_id": frames[1]["camera_id"], "timestamp": "2020-01-01T00:00:00Z", "processing_status": "failed"},
+        {
+            "camera_id": frames[1]["camera_id"],
+            "timestamp": (datetime.fromisoformat(frames[1]["timestamp"]) - timedelta(hours=1)).isoformat(),
+            "processing_status": "failed",
+        },
     ]
 
     response = api_client.patch_json("/api/v1/frames/status", updates)
