@@ -1,0 +1,116 @@
+"""Reads of the traffic counts. Every query goes through a (granularity, scope/camera/zone, bucket) index."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Q, Sum
+
+from telemetry.models import NIL_SCOPE_ID
+from traffic.models import CountingLine, LineCount, ObjectCount, Region, RegionCount
+
+__all__ = [
+    "CountFilters",
+    "line_counts",
+    "object_counts",
+    "objects_by_class",
+    "peak_hour",
+    "region_counts",
+]
+
+
+@dataclass(frozen=True)
+class CountFilters:
+    granularity: str
+    since: datetime
+    until: datetime
+    camera_id: uuid.UUID | None = None
+    zone_id: uuid.UUID | None = None
+    line_id: uuid.UUID | None = None
+    object_types: tuple[str, ...] = ()
+    direction: str | None = None
+
+
+def line_counts(*, filters: CountFilters, limit: int) -> list[dict[str, Any]]:
+    """Crossings per bucket, line, direction and class, oldest bucket first (at most `limit` rows)."""
+    rows = LineCount.objects.filter(
+        granularity=filters.granularity, bucket__gte=filters.since, bucket__lt=filters.until
+    )
+    if filters.camera_id:
+        rows = rows.filter(camera_id=filters.camera_id)
+    if filters.zone_id:
+        rows = rows.filter(zone_id=filters.zone_id)
+    if filters.line_id:
+        rows = rows.filter(line_id=filters.line_id)
+    if filters.object_types:
+        rows = rows.filter(object_type__in=filters.object_types)
+    if filters.direction:
+        rows = rows.filter(direction=filters.direction)
+    return list(
+        rows.order_by("bucket", "line_id", "direction", "object_type").values(
+            "bucket", "line_id", "camera_id", "zone_id", "direction", "object_type", "crossings"
+        )[:limit]
+    )
+
+
+def line_names(line_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    return dict(CountingLine.objects.filter(id__in=line_ids).values_list("id", "name"))
+
+
+def object_counts(
+    *, granularity: str, since: datetime, until: datetime, scope: str, scope_id: uuid.UUID,
+    object_types: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:  # fmt: skip
+    rows = ObjectCount.rows.filter(
+        granularity=granularity, scope=scope, scope_id=scope_id, bucket__gte=since, bucket__lt=until
+    )
+    if object_types:
+        rows = rows.filter(object_type__in=object_types)
+    return list(rows.order_by("bucket", "object_type").values("bucket", "object_type", "objects"))
+
+
+def objects_by_class(*, now: datetime, hours: int = 24) -> list[dict[str, Any]]:
+    """Fleet objects per class per hour summed over the last `hours` hours (a track seen in two hours counts in
+    both: the dashboard says so)."""
+    since = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    return list(
+        ObjectCount.rows.filter(granularity="hour", scope="fleet", scope_id=NIL_SCOPE_ID, bucket__gte=since)
+        .values("object_type")
+        .annotate(objects=Sum("objects"))
+        .order_by("-objects", "object_type")
+    )
+
+
+def region_counts(
+    *, granularity: str, since: datetime, until: datetime, camera_id: uuid.UUID | None = None,
+    zone_id: uuid.UUID | None = None, region_id: uuid.UUID | None = None, limit: int,
+) -> list[dict[str, Any]]:  # fmt: skip
+    rows = RegionCount.objects.filter(granularity=granularity, bucket__gte=since, bucket__lt=until)
+    if camera_id:
+        rows = rows.filter(camera_id=camera_id)
+    if zone_id:
+        rows = rows.filter(zone_id=zone_id)
+    if region_id:
+        rows = rows.filter(region_id=region_id)
+    return list(
+        rows.order_by("bucket", "region_id", "object_type").values(
+            "bucket", "region_id", "camera_id", "object_type", "tracks", "dwell_p50_seconds", "dwell_p85_seconds",
+            "occupancy_max", "occupancy_mean",
+        )[:limit]
+    )  # fmt: skip
+
+
+def region_names(region_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    return dict(Region.objects.filter(id__in=region_ids).values_list("id", "name"))
+
+
+def peak_hour(*, day: datetime, camera_id: uuid.UUID | None = None, zone_id: uuid.UUID | None = None) -> dict | None:
+    """The hour of `day` with the most crossings (all lines, directions and classes) and its count."""
+    rows = LineCount.objects.filter(granularity="hour", bucket__gte=day, bucket__lt=day + timedelta(days=1))
+    rows = rows.filter(Q(camera_id=camera_id) if camera_id else Q(zone_id=zone_id))
+    ranked = rows.values("bucket").annotate(crossings=Sum("crossings")).order_by("-crossings", "bucket").first()
+    return ranked
+
+
+__all__ += ["line_names", "region_names"]
