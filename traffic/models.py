@@ -148,6 +148,9 @@ class TrackQuarter(models.Model):
         ]
         indexes = [models.Index(fields=["bucket", "camera_id"], name="traffic_track_quarter_bucket")]
 
+    def __str__(self) -> str:
+        return f"track {self.track_id} of {self.camera_id} @ {self.bucket.isoformat()}"
+
 
 class TrackDay(models.Model):
     """One track's first observation of a UTC day: a day's distinct objects are counted from these."""
@@ -162,6 +165,9 @@ class TrackDay(models.Model):
         db_table = "traffic_track_days"
         constraints = [models.UniqueConstraint(fields=["camera_id", "track_id", "day"], name="traffic_track_day_key")]
         indexes = [models.Index(fields=["camera_id", "first_seen"], name="traffic_track_day_first")]
+
+    def __str__(self) -> str:
+        return f"track {self.track_id} of {self.camera_id} on {self.day.date()}"
 
 
 class ObjectCount(models.Model):
@@ -192,6 +198,9 @@ class ObjectCount(models.Model):
         ]
         indexes = [models.Index(fields=["granularity", "bucket"], name="traffic_object_count_bucket")]
 
+    def __str__(self) -> str:
+        return f"{self.scope} {self.scope_id} @ {self.bucket.isoformat()}: {self.objects} {self.object_type}"
+
 
 class LineCrossing(models.Model):
     """A track's first crossing of a line in one direction (counted once per track, line and direction)."""
@@ -215,6 +224,9 @@ class LineCrossing(models.Model):
             models.Index(fields=["timestamp"], name="traffic_line_crossing_ts"),
             models.Index(fields=["line_id", "timestamp"], name="traffic_line_crossing_line_ts"),
         ]
+
+    def __str__(self) -> str:
+        return f"track {self.track_id} {self.direction} line {self.line_id} @ {self.timestamp.isoformat()}"
 
 
 class LineCount(models.Model):
@@ -241,6 +253,9 @@ class LineCount(models.Model):
             models.Index(fields=["granularity", "bucket"], name="traffic_line_count_bucket"),
         ]
 
+    def __str__(self) -> str:
+        return f"line {self.line_id} @ {self.bucket.isoformat()}: {self.crossings} {self.object_type} {self.direction}"
+
 
 class RegionMinute(models.Model):
     """Distinct tracks inside a region in one minute (occupancy)."""
@@ -253,6 +268,9 @@ class RegionMinute(models.Model):
         db_table = "traffic_region_minutes"
         constraints = [models.UniqueConstraint(fields=["region_id", "minute"], name="traffic_region_minute_key")]
         indexes = [models.Index(fields=["minute"], name="traffic_region_minute_ts")]
+
+    def __str__(self) -> str:
+        return f"region {self.region_id} @ {self.minute.isoformat()}: {self.tracks}"
 
 
 class RegionTrackQuarter(models.Model):
@@ -271,6 +289,9 @@ class RegionTrackQuarter(models.Model):
             models.UniqueConstraint(fields=["region_id", "track_id", "bucket"], name="traffic_region_track_key")
         ]
         indexes = [models.Index(fields=["bucket"], name="traffic_region_track_bucket")]
+
+    def __str__(self) -> str:
+        return f"track {self.track_id} in region {self.region_id} @ {self.bucket.isoformat()}"
 
 
 class RegionCount(models.Model):
@@ -300,3 +321,6 @@ class RegionCount(models.Model):
             models.Index(fields=["granularity", "camera_id", "bucket"], name="traffic_region_count_camera"),
             models.Index(fields=["granularity", "bucket"], name="traffic_region_count_bucket"),
         ]
+
+    def __str__(self) -> str:
+        return f"region {self.region_id} @ {self.bucket.isoformat()}: {self.tracks} {self.object_type or 'all'}"

@@ -8,6 +8,7 @@ counts from them with the plain-Python geometry of traffic.geometry: an independ
 traffic.services.counting, following the same definitions (docs/traffic.md).
 """
 
+import itertools
 import math
 import random
 import threading
@@ -116,13 +117,23 @@ class TrafficScene:
             layouts[camera.id] = CameraLayout(width=width, height=height)
         for line in CountingLineVersion.objects.filter(line__camera_id__in=camera_ids).select_related("line"):
             layouts[line.line.camera_id].lines.append(
-                SceneLine(line.line_id, (line.x1, line.y1), (line.x2, line.y2), line.in_side == "right",
-                          line.valid_from, line.valid_until)  # fmt: skip
+                SceneLine(
+                    line.line_id,
+                    (line.x1, line.y1),
+                    (line.x2, line.y2),
+                    line.in_side == "right",
+                    line.valid_from,
+                    line.valid_until,
+                )
             )
         for region in RegionVersion.objects.filter(region__camera_id__in=camera_ids).select_related("region"):
             layouts[region.region.camera_id].regions.append(
-                SceneRegion(region.region_id, tuple((float(x), float(y)) for x, y in region.points),
-                            region.valid_from, region.valid_until)  # fmt: skip
+                SceneRegion(
+                    region.region_id,
+                    tuple((float(x), float(y)) for x, y in region.points),
+                    region.valid_from,
+                    region.valid_until,
+                )
             )
         for camera_id in camera_ids:
             layouts.setdefault(camera_id, CameraLayout(width=1920, height=1080))
@@ -155,7 +166,10 @@ class TrafficScene:
             angle = rng.uniform(0, 2 * math.pi)
             reach = rng.uniform(20, 300)
             start = (cx + math.cos(angle) * reach, cy + math.sin(angle) * reach)
-            end = (cx - math.cos(angle) * reach * rng.uniform(0.2, 1.2), cy - math.sin(angle) * reach * rng.uniform(0.2, 1.2))
+            end = (
+                cx - math.cos(angle) * reach * rng.uniform(0.2, 1.2),
+                cy - math.sin(angle) * reach * rng.uniform(0.2, 1.2),
+            )
         else:
             start = (rng.uniform(0, layout.width), rng.uniform(0, layout.height))
             end = (rng.uniform(0, layout.width), rng.uniform(0, layout.height))
@@ -165,7 +179,10 @@ class TrafficScene:
     @staticmethod
     def _clamp(layout: CameraLayout) -> Any:
         def clamp(point: Point) -> Point:
-            return (min(layout.width - 1.0, max(1.0, point[0])), min(layout.height - 1.0, max(BOX_HEIGHT + 1, point[1])))
+            return (
+                min(layout.width - 1.0, max(1.0, point[0])),
+                min(layout.height - 1.0, max(BOX_HEIGHT + 1, point[1])),
+            )
 
         return clamp
 
@@ -220,7 +237,7 @@ class TrafficScene:
                     if bucket not in seen:
                         seen.add(bucket)
                         objects[(granularity, camera_id, bucket, object_type)].add(track_id)
-            for previous, current in zip(rows, rows[1:], strict=False):
+            for previous, current in itertools.pairwise(rows):
                 if current[0] - previous[0] > max_gap:
                     continue
                 for line in layout.lines:
@@ -237,11 +254,11 @@ class TrafficScene:
                     if region.in_force(moment) and point_in_polygon((x, y), region.points):
                         minutes[(region.region_id, moment.replace(second=0, microsecond=0))].add(track_id)
                         for granularity in ("15min", "hour", "day"):
-                            key = (granularity, region.region_id, bucket_of(moment, granularity), track_id)
-                            if key not in inside:
-                                inside[key] = [moment, moment, object_type]
+                            visit = (granularity, region.region_id, bucket_of(moment, granularity), track_id)
+                            if visit not in inside:
+                                inside[visit] = [moment, moment, object_type]
                             else:
-                                inside[key][1] = moment
+                                inside[visit][1] = moment
         crossings: dict[tuple[str, uuid.UUID, datetime, str, str], int] = defaultdict(int)
         for (line_id, _camera, _track, direction), (moment, object_type) in first_crossings.items():
             for granularity in ("15min", "hour", "day"):

@@ -55,7 +55,9 @@ def traffic_fleet(db: None) -> TrafficFleet:
     return TrafficFleet(zone=zone, cameras=cameras, lines=lines, regions=regions)
 
 
-def scene_frames(scene: TrafficScene, cameras: list[Camera], *, start: datetime, seconds: float, fps: float) -> list[dict]:
+def scene_frames(
+    scene: TrafficScene, cameras: list[Camera], *, start: datetime, seconds: float, fps: float
+) -> list[dict]:
     return list(generate_frames([c.id for c in cameras], fps=fps, start=start, seconds=seconds, scene=scene))
 
 

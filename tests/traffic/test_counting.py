@@ -110,7 +110,7 @@ def test_late_and_out_of_order_batches_within_the_grace_window_are_counted_exact
     scene = make_scene(traffic_fleet)
     frames = scene_frames(scene, traffic_fleet.cameras, start=T0, seconds=30 * 60, fps=4)
     batches = [frames[i : i + 80] for i in range(0, len(frames), 80)]
-    rng = random.Random(3)
+    rng = random.Random(3)  # noqa: S311 - test data
     first_phase = [b for b in batches if b[-1]["timestamp"] < (T0 + timedelta(minutes=20)).isoformat()]
     late = [b for b in first_phase if b[0]["timestamp"] >= (T0 + timedelta(minutes=16)).isoformat()]
     late = rng.sample(late, len(late) // 2)

@@ -47,11 +47,9 @@ def line_counts(*, filters: CountFilters, limit: int) -> list[dict[str, Any]]:
         rows = rows.filter(object_type__in=filters.object_types)
     if filters.direction:
         rows = rows.filter(direction=filters.direction)
-    return list(
-        rows.order_by("bucket", "line_id", "direction", "object_type").values(
-            "bucket", "line_id", "camera_id", "zone_id", "direction", "object_type", "crossings"
-        )[:limit]
-    )
+    ordered = rows.order_by("bucket", "line_id", "direction", "object_type")
+    fields = ("bucket", "line_id", "camera_id", "zone_id", "direction", "object_type", "crossings")
+    return [dict(row) for row in ordered.values(*fields)[:limit]]
 
 
 def line_names(line_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
@@ -67,7 +65,7 @@ def object_counts(
     )
     if object_types:
         rows = rows.filter(object_type__in=object_types)
-    return list(rows.order_by("bucket", "object_type").values("bucket", "object_type", "objects"))
+    return [dict(row) for row in rows.order_by("bucket", "object_type").values("bucket", "object_type", "objects")]
 
 
 def objects_by_class(*, now: datetime, hours: int = 24) -> list[dict[str, Any]]:
@@ -93,12 +91,11 @@ def region_counts(
         rows = rows.filter(zone_id=zone_id)
     if region_id:
         rows = rows.filter(region_id=region_id)
-    return list(
-        rows.order_by("bucket", "region_id", "object_type").values(
-            "bucket", "region_id", "camera_id", "object_type", "tracks", "dwell_p50_seconds", "dwell_p85_seconds",
-            "occupancy_max", "occupancy_mean",
-        )[:limit]
+    fields = (
+        "bucket", "region_id", "camera_id", "object_type", "tracks", "dwell_p50_seconds", "dwell_p85_seconds",
+        "occupancy_max", "occupancy_mean",
     )  # fmt: skip
+    return [dict(row) for row in rows.order_by("bucket", "region_id", "object_type").values(*fields)[:limit]]
 
 
 def region_names(region_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:

@@ -21,7 +21,7 @@ __all__ = [
 DEFAULT_FRAME_SIZE = (1920, 1080)
 _NAMED_RESOLUTIONS = {"2160p": (3840, 2160), "4k": (3840, 2160), "1440p": (2560, 1440), "1080p": (1920, 1080),
                       "720p": (1280, 720), "480p": (854, 480), "360p": (640, 360)}  # fmt: skip
-_RESOLUTION = re.compile(r"^\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*$")
+_RESOLUTION = re.compile(r"^\s*(\d{2,5})\s*[xX\u00d7]\s*(\d{2,5})\s*$")
 MAX_PIXELS = 32767
 
 

@@ -425,7 +425,8 @@ def _crossings(params: dict[str, Any]) -> int:
         SELECT DISTINCT line_id, date_trunc('hour', bucket, 'UTC') AS bucket FROM traffic_cross_keys;
         CREATE TEMP TABLE traffic_cross_dkeys ON COMMIT DROP AS
         SELECT DISTINCT line_id, date_trunc('day', bucket, 'UTC') AS bucket FROM traffic_cross_keys;
-        DELETE FROM traffic_line_counts AS counts USING (SELECT DISTINCT line_id, bucket FROM traffic_cross_keys) AS keys
+        DELETE FROM traffic_line_counts AS counts
+        USING (SELECT DISTINCT line_id, bucket FROM traffic_cross_keys) AS keys
         WHERE counts.granularity = '15min' AND counts.line_id = keys.line_id AND counts.bucket = keys.bucket;
         DELETE FROM traffic_line_counts AS counts USING traffic_cross_hkeys AS keys
         WHERE counts.granularity = 'hour' AND counts.line_id = keys.line_id AND counts.bucket = keys.bucket;

@@ -50,9 +50,7 @@ def _points(field: str, raw: Any, size: tuple[int, int], *, minimum: int, maximu
         if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (x, y)):
             raise ValidationError({field: f"Point {index + 1}: x and y must be finite numbers."})
         if not (0 <= x <= width and 0 <= y <= height):
-            raise ValidationError(
-                {field: f"Point {index + 1} ({x:g}, {y:g}) is outside the {width} x {height} frame."}
-            )
+            raise ValidationError({field: f"Point {index + 1} ({x:g}, {y:g}) is outside the {width} x {height} frame."})
         points.append((float(x), float(y)))
     return points
 
@@ -119,7 +117,9 @@ def line_create(
     if CountingLine.objects.filter(camera=camera, closed_at__isnull=True).count() >= traffic_setting(
         "TRAFFIC_MAX_LINES_PER_CAMERA"
     ):
-        raise ValidationError({"camera": f"This camera already has {traffic_setting('TRAFFIC_MAX_LINES_PER_CAMERA')} lines."})
+        raise ValidationError(
+            {"camera": f"This camera already has {traffic_setting('TRAFFIC_MAX_LINES_PER_CAMERA')} lines."}
+        )
     if CountingLine.objects.filter(camera=camera, name=name).exists():
         raise ValidationError({"name": "This camera already has a line with this name."})
     line = CountingLine.objects.create(camera=camera, name=name, created_at=now)
@@ -155,7 +155,9 @@ def line_update(
         return line
     current = line.versions.get(valid_until__isnull=True)
     size = camera_frame_size(camera=line.camera, now=now)
-    geometry = _line_points(points, size) if points is not None else [(current.x1, current.y1), (current.x2, current.y2)]
+    geometry = (
+        _line_points(points, size) if points is not None else [(current.x1, current.y1), (current.x2, current.y2)]
+    )
     side = _in_side(in_side) if in_side is not None else current.in_side
     start = _valid_from(valid_from, now, after=current.valid_from)
     current.valid_until = start
