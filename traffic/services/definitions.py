@@ -21,7 +21,16 @@ from traffic.geometry import Point, polygon_area, polygon_literal, polygon_self_
 from traffic.models import CountingLine, CountingLineVersion, Region, RegionVersion
 from traffic.selectors.definitions import camera_frame_size
 
-__all__ = ["line_close", "line_create", "line_update", "region_close", "region_create", "region_update"]
+__all__ = [
+    "line_check",
+    "line_close",
+    "line_create",
+    "line_update",
+    "region_check",
+    "region_close",
+    "region_create",
+    "region_update",
+]
 
 MIN_LINE_LENGTH_PIXELS = 1.0
 MIN_REGION_AREA_PIXELS = 1.0
@@ -93,6 +102,34 @@ def _valid_from(valid_from: datetime | None, now: datetime, after: datetime | No
     if after is not None and moment <= after:
         raise ValidationError({"valid_from": f"Must be after the current version's start ({after.isoformat()})."})
     return moment
+
+
+def line_check(
+    *, camera: Camera | None, name: str, points: Any, in_side: str, now: datetime, line: CountingLine | None = None
+) -> None:
+    """Raise ValidationError (naming the field) if these values would be refused; writes nothing. The admin form
+    calls it so an operator sees the error on the field."""
+    camera = _camera(camera)
+    cleaned = _name(name)
+    _line_points(points, camera_frame_size(camera=camera, now=now))
+    _in_side(in_side)
+    same_name = CountingLine.objects.filter(camera=camera, name=cleaned)
+    if line is not None:
+        same_name = same_name.exclude(pk=line.pk)
+    if same_name.exists():
+        raise ValidationError({"name": "This camera already has a line with this name."})
+
+
+def region_check(*, camera: Camera | None, name: str, points: Any, now: datetime, region: Region | None = None) -> None:
+    """As line_check, for a region."""
+    camera = _camera(camera)
+    cleaned = _name(name)
+    _region_points(points, camera_frame_size(camera=camera, now=now))
+    same_name = Region.objects.filter(camera=camera, name=cleaned)
+    if region is not None:
+        same_name = same_name.exclude(pk=region.pk)
+    if same_name.exists():
+        raise ValidationError({"name": "This camera already has a region with this name."})
 
 
 @transaction.atomic
