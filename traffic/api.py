@@ -74,6 +74,10 @@ class LineVersionOut(Schema):
     frame_width: int
     frame_height: int
 
+    @staticmethod
+    def resolve_points(obj: Any) -> list[tuple[float, float]]:
+        return [(obj.x1, obj.y1), (obj.x2, obj.y2)]
+
 
 class LineOut(Schema):
     id: uuid.UUID
@@ -82,6 +86,10 @@ class LineOut(Schema):
     created_at: datetime
     closed_at: datetime | None
     versions: list[LineVersionOut] = Field(description="Oldest first; the last one with valid_until null is in force.")
+
+    @staticmethod
+    def resolve_versions(obj: Any) -> list[Any]:
+        return list(obj.versions.all())
 
 
 class RegionIn(Schema):
@@ -112,6 +120,10 @@ class RegionOut(Schema):
     created_at: datetime
     closed_at: datetime | None
     versions: list[RegionVersionOut]
+
+    @staticmethod
+    def resolve_versions(obj: Any) -> list[Any]:
+        return list(obj.versions.all())
 
 
 class DefinitionFilters(Schema):
@@ -241,47 +253,6 @@ def _complete_until() -> datetime | None:
     return watermark.watermark if watermark else None
 
 
-def _line_payload(line: CountingLine) -> dict[str, Any]:
-    return {
-        "id": line.id,
-        "camera_id": line.camera_id,
-        "name": line.name,
-        "created_at": line.created_at,
-        "closed_at": line.closed_at,
-        "versions": [
-            {
-                "valid_from": v.valid_from,
-                "valid_until": v.valid_until,
-                "points": [(v.x1, v.y1), (v.x2, v.y2)],
-                "in_side": v.in_side,
-                "frame_width": v.frame_width,
-                "frame_height": v.frame_height,
-            }
-            for v in line.versions.all()
-        ],
-    }
-
-
-def _region_payload(region: Region) -> dict[str, Any]:
-    return {
-        "id": region.id,
-        "camera_id": region.camera_id,
-        "name": region.name,
-        "created_at": region.created_at,
-        "closed_at": region.closed_at,
-        "versions": [
-            {
-                "valid_from": v.valid_from,
-                "valid_until": v.valid_until,
-                "points": [tuple(p) for p in v.points],
-                "frame_width": v.frame_width,
-                "frame_height": v.frame_height,
-            }
-            for v in region.versions.all()
-        ],
-    }
-
-
 def _line_or_404(line_id: uuid.UUID) -> CountingLine:
     line = line_list(include_closed=True).filter(id=line_id).first()
     if line is None:
@@ -310,7 +281,7 @@ def lines_list(request: HttpRequest, filters: Query[DefinitionFilters]) -> Query
 
 
 @router.post("/traffic/lines", response={201: LineOut}, auth=WRITE, summary="Create a counting line")
-def lines_create(request: HttpRequest, payload: LineIn) -> Status[dict[str, Any]]:
+def lines_create(request: HttpRequest, payload: LineIn) -> Status[Any]:
     line = line_create(
         camera=_camera_for(payload.camera_id),
         name=payload.name,
@@ -319,12 +290,12 @@ def lines_create(request: HttpRequest, payload: LineIn) -> Status[dict[str, Any]
         now=timezone.now(),
         valid_from=payload.valid_from,
     )
-    return Status(201, _line_payload(_line_or_404(line.id)))
+    return Status(201, _line_or_404(line.id))
 
 
 @router.get("/traffic/lines/{uuid:line_id}", response=LineOut, auth=READ, summary="Get a counting line")
-def lines_get(request: HttpRequest, line_id: uuid.UUID) -> dict[str, Any]:
-    return _line_payload(_line_or_404(line_id))
+def lines_get(request: HttpRequest, line_id: uuid.UUID) -> CountingLine:
+    return _line_or_404(line_id)
 
 
 @router.patch(
@@ -333,7 +304,7 @@ def lines_get(request: HttpRequest, line_id: uuid.UUID) -> dict[str, Any]:
     auth=WRITE,
     summary="Rename a line or change its geometry from now (or valid_from) onward",
 )
-def lines_update(request: HttpRequest, line_id: uuid.UUID, payload: LinePatch) -> dict[str, Any]:
+def lines_update(request: HttpRequest, line_id: uuid.UUID, payload: LinePatch) -> CountingLine:
     line_update(
         line=_line_or_404(line_id),
         now=timezone.now(),
@@ -342,7 +313,7 @@ def lines_update(request: HttpRequest, line_id: uuid.UUID, payload: LinePatch) -
         in_side=payload.in_side,
         valid_from=payload.valid_from,
     )
-    return _line_payload(_line_or_404(line_id))
+    return _line_or_404(line_id)
 
 
 @router.delete(
@@ -366,7 +337,7 @@ def regions_list(request: HttpRequest, filters: Query[DefinitionFilters]) -> Que
 
 
 @router.post("/traffic/regions", response={201: RegionOut}, auth=WRITE, summary="Create a region (polygon)")
-def regions_create(request: HttpRequest, payload: RegionIn) -> Status[dict[str, Any]]:
+def regions_create(request: HttpRequest, payload: RegionIn) -> Status[Any]:
     region = region_create(
         camera=_camera_for(payload.camera_id),
         name=payload.name,
@@ -374,16 +345,16 @@ def regions_create(request: HttpRequest, payload: RegionIn) -> Status[dict[str, 
         now=timezone.now(),
         valid_from=payload.valid_from,
     )
-    return Status(201, _region_payload(_region_or_404(region.id)))
+    return Status(201, _region_or_404(region.id))
 
 
 @router.get("/traffic/regions/{uuid:region_id}", response=RegionOut, auth=READ, summary="Get a region")
-def regions_get(request: HttpRequest, region_id: uuid.UUID) -> dict[str, Any]:
-    return _region_payload(_region_or_404(region_id))
+def regions_get(request: HttpRequest, region_id: uuid.UUID) -> Region:
+    return _region_or_404(region_id)
 
 
 @router.patch("/traffic/regions/{uuid:region_id}", response=RegionOut, auth=WRITE, summary="Change a region")
-def regions_update(request: HttpRequest, region_id: uuid.UUID, payload: RegionPatch) -> dict[str, Any]:
+def regions_update(request: HttpRequest, region_id: uuid.UUID, payload: RegionPatch) -> Region:
     region_update(
         region=_region_or_404(region_id),
         now=timezone.now(),
@@ -391,7 +362,7 @@ def regions_update(request: HttpRequest, region_id: uuid.UUID, payload: RegionPa
         points=[list(p) for p in payload.points] if payload.points is not None else None,
         valid_from=payload.valid_from,
     )
-    return _region_payload(_region_or_404(region_id))
+    return _region_or_404(region_id)
 
 
 @router.delete("/traffic/regions/{uuid:region_id}", response={204: None}, auth=WRITE, summary="Close a region")
