@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
 
 from cameras.models import Camera, Zone
 from its_camera import admin_pages
@@ -72,7 +73,7 @@ class CountingLineForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        if not self.instance._state.adding:
             self.fields["camera"].disabled = True
             current = self.instance.versions.filter(valid_until__isnull=True).first()
             if current:
@@ -96,18 +97,6 @@ class CountingLineForm(forms.ModelForm):
         return data
 
 
-class LineVersionInline(admin.TabularInline):
-    model = CountingLineVersion
-    extra = 0
-    can_delete = False
-    fields = ("valid_from", "valid_until", "x1", "y1", "x2", "y2", "in_side", "frame_width", "frame_height")
-    readonly_fields = fields
-    verbose_name_plural = "Versions (each applies from valid_from until valid_until)"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(CountingLine)
 class CountingLineAdmin(admin.ModelAdmin):
     form = CountingLineForm
@@ -116,7 +105,7 @@ class CountingLineAdmin(admin.ModelAdmin):
     list_filter = [("closed_at", admin.EmptyFieldListFilter), "camera__zone"]
     list_select_related = ["camera"]
     search_fields = ["name", "camera__name"]
-    inlines = [LineVersionInline]
+    readonly_fields = ["version_history"]
     actions = ["close_lines"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CountingLine]:
@@ -132,6 +121,20 @@ class CountingLineAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # lines are closed, never deleted: their counts refer to them
+
+    @admin.display(description="versions (each applies from its start until the next one)")
+    def version_history(self, obj: CountingLine) -> str:
+        if obj._state.adding:
+            return "—"
+        return format_html_join(
+            "",
+            "<div>{} → {}: ({}, {}) → ({}, {}), in = {}, frame {} x {}</div>",
+            (
+                (v.valid_from.isoformat(), v.valid_until.isoformat() if v.valid_until else "now", v.x1, v.y1, v.x2,
+                 v.y2, v.in_side, v.frame_width, v.frame_height)
+                for v in obj.versions.order_by("valid_from")
+            ),
+        )  # fmt: skip
 
     @admin.action(description="Close selected lines (stop counting now; counts are kept)")
     def close_lines(self, request: HttpRequest, queryset: QuerySet[CountingLine]) -> None:
@@ -158,9 +161,6 @@ class CountingLineAdmin(admin.ModelAdmin):
                 valid_from=data.get("apply_from"),
             )  # fmt: skip
             obj.pk = created.pk
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        pass  # versions are written by the services only
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         context.update(geometry_kind="line", frame_url=reverse(f"admin:{FRAME_URL_NAME}", args=[CAMERA_PLACEHOLDER]))
@@ -250,7 +250,7 @@ class RegionForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
+        if not self.instance._state.adding:
             self.fields["camera"].disabled = True
             current = self.instance.versions.filter(valid_until__isnull=True).first()
             if current:
@@ -276,17 +276,6 @@ class RegionForm(forms.ModelForm):
         return data
 
 
-class RegionVersionInline(admin.TabularInline):
-    model = RegionVersion
-    extra = 0
-    can_delete = False
-    fields = ("valid_from", "valid_until", "points", "frame_width", "frame_height")
-    readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Region)
 class RegionAdmin(admin.ModelAdmin):
     form = RegionForm
@@ -295,11 +284,25 @@ class RegionAdmin(admin.ModelAdmin):
     list_filter = [("closed_at", admin.EmptyFieldListFilter), "camera__zone"]
     list_select_related = ["camera"]
     search_fields = ["name", "camera__name"]
-    inlines = [RegionVersionInline]
+    readonly_fields = ["version_history"]
     actions = ["close_regions"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="versions (each applies from its start until the next one)")
+    def version_history(self, obj: Region) -> str:
+        if obj._state.adding:
+            return "—"
+        return format_html_join(
+            "",
+            "<div>{} → {}: {} (frame {} x {})</div>",
+            (
+                (v.valid_from.isoformat(), v.valid_until.isoformat() if v.valid_until else "now", v.points,
+                 v.frame_width, v.frame_height)
+                for v in obj.versions.order_by("valid_from")
+            ),
+        )  # fmt: skip
 
     @admin.action(description="Close selected regions (stop measuring now; counts are kept)")
     def close_regions(self, request: HttpRequest, queryset: QuerySet[Region]) -> None:
@@ -324,9 +327,6 @@ class RegionAdmin(admin.ModelAdmin):
                 valid_from=data.get("apply_from"),
             )  # fmt: skip
             obj.pk = created.pk
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        pass
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         context.update(geometry_kind="region", frame_url=reverse(f"admin:{FRAME_URL_NAME}", args=[CAMERA_PLACEHOLDER]))
