@@ -99,6 +99,7 @@ class TrafficScene:
         self.untracked_every = untracked_every
         self._observations: dict[tuple[uuid.UUID, int], list[tuple[datetime, float, float, str]]] = defaultdict(list)
         self._lock = threading.Lock()
+        self._paths: dict[tuple[uuid.UUID, int], tuple[Point, Point, str]] = {}
 
     # --- building -------------------------------------------------------------------------------------------
     @classmethod
@@ -141,6 +142,14 @@ class TrafficScene:
 
     # --- paths ----------------------------------------------------------------------------------------------
     def _path(self, camera_id: uuid.UUID, index: int) -> tuple[Point, Point, str]:
+        key = (camera_id, index)
+        if key not in self._paths:
+            if len(self._paths) > 100_000:
+                self._paths.clear()
+            self._paths[key] = self._new_path(camera_id, index)
+        return self._paths[key]
+
+    def _new_path(self, camera_id: uuid.UUID, index: int) -> tuple[Point, Point, str]:
         layout = self.layouts[camera_id]
         rng = random.Random(f"{self.seed}:{camera_id}:{index}")  # noqa: S311 - simulated traffic
         object_type = rng.choice(CLASSES)

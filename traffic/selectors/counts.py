@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, Sum
+from psycopg import sql
 
 from telemetry.models import NIL_SCOPE_ID
 from traffic.models import CountingLine, LineCount, ObjectCount, Region, RegionCount
@@ -13,6 +15,7 @@ from traffic.models import CountingLine, LineCount, ObjectCount, Region, RegionC
 __all__ = [
     "CountFilters",
     "line_counts",
+    "line_counts_json",
     "object_counts",
     "objects_by_class",
     "peak_hour",
@@ -49,7 +52,54 @@ def line_counts(*, filters: CountFilters, limit: int) -> list[dict[str, Any]]:
         rows = rows.filter(direction=filters.direction)
     ordered = rows.order_by("bucket", "line_id", "direction", "object_type")
     fields = ("bucket", "line_id", "camera_id", "zone_id", "direction", "object_type", "crossings")
-    return [dict(row) for row in ordered.values(*fields)[:limit]]
+    # values_list + zip: a fifth of the ORM's per-row cost of .values() on a week of hours.
+    return [dict(zip(fields, row, strict=True)) for row in ordered.values_list(*fields)[:limit]]
+
+
+def line_counts_json(*, filters: CountFilters, limit: int) -> tuple[bytes, bytes, int]:
+    """As `line_counts` plus each line's name, and the totals per direction and class of those rows, serialised by
+    PostgreSQL: (results JSON array, totals JSON array, rows). Building thousands of dicts in Python was most of a
+    week-of-hours answer's time."""
+    conditions: list[sql.Composable] = [
+        sql.SQL("counts.granularity = %(granularity)s AND counts.bucket >= %(since)s AND counts.bucket < %(until)s")
+    ]
+    for column, value in (
+        ("camera_id", filters.camera_id), ("zone_id", filters.zone_id), ("line_id", filters.line_id),
+        ("direction", filters.direction),
+    ):  # fmt: skip
+        if value:
+            conditions.append(sql.SQL("counts.{} = {}").format(sql.Identifier(column), sql.Placeholder(column)))
+    if filters.object_types:
+        conditions.append(sql.SQL("counts.object_type = ANY(%(object_types)s)"))
+    statement = sql.SQL(
+        """
+        WITH selected AS (
+            SELECT counts.bucket, counts.line_id, lines.name AS line_name, counts.camera_id, counts.zone_id,
+                   counts.direction, counts.object_type, counts.crossings
+            FROM traffic_line_counts AS counts JOIN traffic_lines AS lines ON lines.id = counts.line_id
+            WHERE {conditions}
+            ORDER BY counts.bucket, counts.line_id, counts.direction, counts.object_type
+            LIMIT %(limit)s
+        )
+        SELECT
+            coalesce((SELECT json_agg(selected ORDER BY bucket, line_id, direction, object_type) FROM selected),
+                     '[]')::text,
+            coalesce((SELECT json_agg(totals ORDER BY direction, object_type)
+                      FROM (SELECT direction, object_type, sum(crossings) AS crossings FROM selected
+                            GROUP BY direction, object_type) AS totals), '[]')::text,
+            (SELECT count(*) FROM selected)
+        """
+    ).format(conditions=sql.SQL(" AND ").join(conditions))
+    params: dict[str, Any] = {
+        "granularity": filters.granularity, "since": filters.since, "until": filters.until,
+        "camera_id": filters.camera_id, "zone_id": filters.zone_id, "line_id": filters.line_id,
+        "direction": filters.direction, "object_types": list(filters.object_types), "limit": limit,
+    }  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        results, totals, rows = cursor.fetchone()
+    # ::text: psycopg would parse a json column into Python objects only for the answer to encode them again.
+    return results.encode(), totals.encode(), int(rows)
 
 
 def line_names(line_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
