@@ -160,15 +160,16 @@ class CountFiltersIn(RangeFilters):
     direction: Direction | None = None
 
 
-class CrossingRowOut(Schema):
-    bucket: datetime
+class CrossingSeriesOut(Schema):
     line_id: uuid.UUID
     line_name: str
     camera_id: uuid.UUID
-    zone_id: uuid.UUID | None
-    direction: str
+    zone_id: uuid.UUID | None = Field(description="The camera's zone when the buckets were counted.")
+    direction: str = Field(description="in or out (see the line's in_side).")
     object_type: str
-    crossings: int
+    total: int
+    buckets: list[datetime] = Field(description="Bucket starts with crossings, oldest first.")
+    crossings: list[int] = Field(description="Crossings in each of `buckets` (same order).")
 
 
 class CrossingTotalOut(Schema):
@@ -182,9 +183,12 @@ class CountsOut(Schema):
     until: datetime
     granularity: str
     complete_until: datetime | None = Field(description="The rollup watermark: later buckets may still grow.")
-    results: list[CrossingRowOut]
+    series: list[CrossingSeriesOut] = Field(description="One per line, direction and class that has crossings.")
     totals: list[CrossingTotalOut]
-    truncated: bool = Field(description=f"True when more than {MAX_ROWS} rows matched: narrow the filters.")
+    truncated: bool = Field(
+        description=f"True when more than {MAX_ROWS} (bucket, line, direction, class) counts matched: the series "
+        "hold the oldest ones; narrow the filters."
+    )
 
 
 class ObjectFiltersIn(Schema):
@@ -393,7 +397,7 @@ def regions_close(request: HttpRequest, region_id: uuid.UUID) -> Status[None]:
     "/traffic/counts",
     response=CountsOut,
     auth=COUNTS,
-    summary="Line crossings by bucket, line, direction and class",
+    summary="Line crossings per bucket, as series by line, direction and class",
     description=(
         "Crossings of counting lines (each track counted once per line and direction) in 15-minute, hour or day "
         "buckets. Filters: camera_id or zone_id, line_id, object_type (repeatable), direction, since/until. "
@@ -413,17 +417,17 @@ def counts(request: HttpRequest, filters: Query[CountFiltersIn]) -> HttpResponse
         object_types=tuple(filters.object_type or ()),
         direction=filters.direction,
     )
-    results, totals, rows = line_counts_json(filters=selected, limit=MAX_ROWS + 1)
+    series, totals, rows = line_counts_json(filters=selected, limit=MAX_ROWS + 1)
     truncated = rows > MAX_ROWS
-    if truncated:  # rare: answer the first MAX_ROWS rows and their totals
-        results, totals, rows = line_counts_json(filters=selected, limit=MAX_ROWS)
+    if truncated:  # rare: answer the oldest MAX_ROWS counts and their totals
+        series, totals, rows = line_counts_json(filters=selected, limit=MAX_ROWS)
     return _json(
         {
             "since": since,
             "until": until,
             "granularity": filters.granularity,
             "complete_until": _complete_until(),
-            "results": orjson.Fragment(results),
+            "series": orjson.Fragment(series),
             "totals": orjson.Fragment(totals),
             "truncated": truncated,
         }

@@ -158,7 +158,17 @@ def test_counts_are_filtered_by_camera_zone_line_class_direction_and_range(api_c
 
     by_camera, body = answer(camera_id=str(traffic_fleet.cameras[0].id))
     assert by_camera == truth("15min", {stop_line.id, crosswalk.id})
-    assert {row["line_name"] for row in body["results"]} == {"stop line", "crosswalk"}
+    assert {row["line_name"] for row in body["series"]} == {"stop line", "crosswalk"}
+    answered = {
+        (series["line_id"], datetime.fromisoformat(bucket), series["direction"], series["object_type"]): n
+        for series in body["series"]
+        for bucket, n in zip(series["buckets"], series["crossings"], strict=True)
+    }
+    assert answered == {
+        (str(line_id), bucket, d, t): n
+        for (g, line_id, bucket, d, t), n in counted.crossings.items()
+        if g == "15min" and line_id in {stop_line.id, crosswalk.id} and T0 <= bucket < T0 + timedelta(hours=1)
+    }
     assert answer(zone_id=str(traffic_fleet.zone.id))[0] == truth("15min", {stop_line.id, crosswalk.id})
     assert answer(line_id=str(gate.id), granularity="hour")[0] == truth("hour", {gate.id})
     assert answer(object_type="car", direction="in")[0] == truth(

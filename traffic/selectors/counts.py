@@ -57,9 +57,10 @@ def line_counts(*, filters: CountFilters, limit: int) -> list[dict[str, Any]]:
 
 
 def line_counts_json(*, filters: CountFilters, limit: int) -> tuple[bytes, bytes, int]:
-    """As `line_counts` plus each line's name, and the totals per direction and class of those rows, serialised by
-    PostgreSQL: (results JSON array, totals JSON array, rows). Building thousands of dicts in Python was most of a
-    week-of-hours answer's time."""
+    """The counts of `line_counts` as series, one per line, direction and class (with the line's name, its total and
+    its buckets and crossings as two parallel arrays), and the totals per direction and class, serialised by
+    PostgreSQL: (series JSON array, totals JSON array, count rows read). A row per bucket as a JSON object cost most
+    of a zone-day's answer time; series carry the same numbers in a fifth of the bytes."""
     conditions: list[sql.Composable] = [
         sql.SQL("counts.granularity = %(granularity)s AND counts.bucket >= %(since)s AND counts.bucket < %(until)s")
     ]
@@ -74,15 +75,24 @@ def line_counts_json(*, filters: CountFilters, limit: int) -> tuple[bytes, bytes
     statement = sql.SQL(
         """
         WITH selected AS (
-            SELECT counts.bucket, counts.line_id, lines.name AS line_name, counts.camera_id, counts.zone_id,
-                   counts.direction, counts.object_type, counts.crossings
-            FROM traffic_line_counts AS counts JOIN traffic_lines AS lines ON lines.id = counts.line_id
+            SELECT counts.bucket, counts.line_id, counts.camera_id, counts.zone_id, counts.direction,
+                   counts.object_type, counts.crossings
+            FROM traffic_line_counts AS counts
             WHERE {conditions}
             ORDER BY counts.bucket, counts.line_id, counts.direction, counts.object_type
             LIMIT %(limit)s
+        ),
+        series AS (
+            SELECT selected.line_id, lines.name AS line_name, selected.camera_id, selected.zone_id, selected.direction,
+                   selected.object_type, sum(selected.crossings) AS total,
+                   array_agg(selected.bucket ORDER BY selected.bucket) AS buckets,
+                   array_agg(selected.crossings ORDER BY selected.bucket) AS crossings
+            FROM selected JOIN traffic_lines AS lines ON lines.id = selected.line_id
+            GROUP BY selected.line_id, lines.name, selected.camera_id, selected.zone_id, selected.direction,
+                     selected.object_type
         )
         SELECT
-            coalesce((SELECT json_agg(selected ORDER BY bucket, line_id, direction, object_type) FROM selected),
+            coalesce((SELECT json_agg(series ORDER BY line_name, line_id, direction, object_type) FROM series),
                      '[]')::text,
             coalesce((SELECT json_agg(totals ORDER BY direction, object_type)
                       FROM (SELECT direction, object_type, sum(crossings) AS crossings FROM selected
@@ -97,9 +107,9 @@ def line_counts_json(*, filters: CountFilters, limit: int) -> tuple[bytes, bytes
     }  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
-        results, totals, rows = cursor.fetchone()
+        series, totals, rows = cursor.fetchone()
     # ::text: psycopg would parse a json column into Python objects only for the answer to encode them again.
-    return results.encode(), totals.encode(), int(rows)
+    return series.encode(), totals.encode(), int(rows)
 
 
 def line_names(line_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
