@@ -368,6 +368,9 @@ class FleetSimulator:
             for thread in threads:
                 thread.join(timeout=60)
             self._report(max(time.monotonic() - last_report, 1e-3))
+            report = getattr(self.scene, "report", None)
+            if callable(report):  # a scene with known ground truth says what the platform should count
+                self.write(report())
 
     def _report(self, seconds: float) -> None:
         frames, batches, errors, latencies = self.stats.take()

@@ -229,6 +229,22 @@ class TrafficScene:
         return detections
 
     # --- truth ----------------------------------------------------------------------------------------------
+    def report(self) -> str:
+        """The truth of what was sent, per line and direction and per camera, for `simulate_fleet --scene traffic`
+        (compare with GET /api/v1/traffic/counts?granularity=day once the rollups have caught up)."""
+        truth = self.truth()
+        lines: dict[tuple[uuid.UUID, str], int] = defaultdict(int)
+        for (granularity, line_id, _bucket, direction, _class), count in truth.crossings.items():
+            if granularity == "day":
+                lines[(line_id, direction)] += count
+        objects: dict[uuid.UUID, int] = defaultdict(int)
+        for (granularity, camera_id, _bucket, _class), count in truth.objects.items():
+            if granularity == "day":
+                objects[camera_id] += count
+        parts = [f"traffic truth: {sum(objects.values())} objects (track-days) on {len(objects)} cameras"]
+        parts += [f"  line {line_id} {direction}: {count}" for (line_id, direction), count in sorted(lines.items())]
+        return "\n".join(parts)
+
     def truth(self, *, max_gap: timedelta = timedelta(seconds=10)) -> TrafficTruth:
         """The counts that the definitions give for every observation handed out so far."""
         objects: dict[tuple[str, uuid.UUID, datetime, str], set[int]] = defaultdict(set)

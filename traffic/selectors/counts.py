@@ -82,22 +82,23 @@ def line_counts_json(*, filters: CountFilters, limit: int) -> tuple[bytes, bytes
             ORDER BY counts.bucket, counts.line_id, counts.direction, counts.object_type
             LIMIT %(limit)s
         ),
-        series AS (
-            SELECT selected.line_id, lines.name AS line_name, selected.camera_id, selected.zone_id, selected.direction,
-                   selected.object_type, sum(selected.crossings) AS total,
-                   array_agg(selected.bucket ORDER BY selected.bucket) AS buckets,
-                   array_agg(selected.crossings ORDER BY selected.bucket) AS crossings
-            FROM selected JOIN traffic_lines AS lines ON lines.id = selected.line_id
-            GROUP BY selected.line_id, lines.name, selected.camera_id, selected.zone_id, selected.direction,
-                     selected.object_type
+        grouped AS (
+            SELECT line_id, camera_id, zone_id, direction, object_type, sum(crossings)::bigint AS total,
+                   array_agg(bucket ORDER BY bucket) AS buckets, array_agg(crossings ORDER BY bucket) AS crossings
+            FROM selected GROUP BY line_id, camera_id, zone_id, direction, object_type
+        ),
+        series AS (  -- names joined after grouping: a few hundred rows, not thousands
+            SELECT grouped.line_id, lines.name AS line_name, grouped.camera_id, grouped.zone_id, grouped.direction,
+                   grouped.object_type, grouped.total, grouped.buckets, grouped.crossings
+            FROM grouped JOIN traffic_lines AS lines ON lines.id = grouped.line_id
         )
         SELECT
             coalesce((SELECT json_agg(series ORDER BY line_name, line_id, direction, object_type) FROM series),
                      '[]')::text,
             coalesce((SELECT json_agg(totals ORDER BY direction, object_type)
-                      FROM (SELECT direction, object_type, sum(crossings) AS crossings FROM selected
+                      FROM (SELECT direction, object_type, sum(total) AS crossings FROM grouped
                             GROUP BY direction, object_type) AS totals), '[]')::text,
-            (SELECT count(*) FROM selected)
+            (SELECT coalesce(sum(cardinality(buckets)), 0) FROM grouped)
         """
     ).format(conditions=sql.SQL(" AND ").join(conditions))
     params: dict[str, Any] = {
