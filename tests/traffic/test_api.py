@@ -68,6 +68,7 @@ def test_a_line_is_created_listed_edited_from_a_moment_and_closed(api_client, tr
         ({"in_side": "up"}, "in_side"),
         ({"name": "x" * 101}, "name"),
         ({"camera_id": "6f1e2a34-0000-4000-8000-000000000000"}, "camera"),
+        ({"valid_from": "1999-12-31T23:00:00Z"}, "valid_from"),  # before any camera of this platform
     ],
 )
 def test_a_bad_line_is_refused_with_the_field_named_and_nothing_saved(api_client, traffic_fleet, body, field):

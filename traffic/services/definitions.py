@@ -8,7 +8,7 @@ bad one raises ValidationError naming the field; nothing is written then.
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -95,10 +95,16 @@ def _camera(camera: Camera | None) -> Camera:
     return camera
 
 
+EARLIEST_VALID_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_VALID_FROM_AHEAD = timedelta(days=366)
+
+
 def _valid_from(valid_from: datetime | None, now: datetime, after: datetime | None = None) -> datetime:
     moment = valid_from or now
     if moment.tzinfo is None:
         raise ValidationError({"valid_from": "Give a time zone."})
+    if not EARLIEST_VALID_FROM <= moment <= now + MAX_VALID_FROM_AHEAD:
+        raise ValidationError({"valid_from": "Must be after 2000-01-01 and at most a year ahead."})
     if after is not None and moment <= after:
         raise ValidationError({"valid_from": f"Must be after the current version's start ({after.isoformat()})."})
     return moment
