@@ -125,3 +125,27 @@ def test_the_ingest_dashboard_shows_objects_beside_detections(admin_client, traf
     assert response.status_code == 200
     assert b"traffic-objects-panel" in response.content
     assert b"Objects (distinct tracks)" in response.content
+
+
+def test_recent_positions_are_bottom_centres_of_the_first_frames_of_each_minute_of_the_last_hour(
+    traffic_fleet, make_scene
+):
+    from traffic.selectors.definitions import recent_positions
+
+    camera = traffic_fleet.cameras[0]
+    scene = make_scene(traffic_fleet)
+    frames = scene_frames(scene, traffic_fleet.cameras, start=T0, seconds=3 * 60, fps=2)
+    ingest(frames)
+
+    positions = recent_positions(camera_id=camera.id, now=T0 + timedelta(minutes=3))
+
+    mine = [f for f in frames if f["camera_id"] == str(camera.id)]
+    expected = []
+    for minute in range(3):
+        first = [f for f in mine if f["timestamp"][14:16] == f"{20 + minute:02d}"][:5]
+        expected += [
+            ((d["bbox"][0] + d["bbox"][2]) / 2, d["bbox"][3], d["object_type"]) for f in first for d in f["detections"]
+        ]
+    assert expected
+    assert sorted(positions) == sorted(expected)
+    assert recent_positions(camera_id=camera.id, now=T0 + timedelta(hours=2)) == []

@@ -48,9 +48,11 @@ def camera_frame_size(*, camera: Camera, now: datetime) -> tuple[int, int]:
     return latest_frame_size(camera_id=camera.id, since=now - timedelta(days=1)) or DEFAULT_FRAME_SIZE
 
 
-def recent_positions(*, camera_id: uuid.UUID, now: datetime, limit: int = 2000) -> list[tuple[float, float, str]]:
-    """Where the camera saw objects in the last hour (bottom-centres), for drawing lines and regions well."""
-    return detection_positions(camera_id=camera_id, since=now - timedelta(hours=1), until=now, limit=limit)
+def recent_positions(*, camera_id: uuid.UUID, now: datetime, limit: int = 3000) -> list[tuple[float, float, str]]:
+    """Where the camera saw objects in the last hour (bottom-centres of the boxes in the first frames of each
+    minute), for drawing lines and regions well; at most `limit`."""
+    minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return detection_positions(camera_id=camera_id, since=minute - timedelta(hours=1), until=minute)[:limit]
 
 
 def line_list(*, camera_id: uuid.UUID | None = None, include_closed: bool = False) -> QuerySet[CountingLine]:
