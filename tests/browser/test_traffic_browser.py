@@ -1,12 +1,13 @@
 """An operator draws a counting line and a region over a camera's frame in a real browser (Debian's Chromium via
-Playwright, as tests/browser), then opens the traffic dashboard. Screenshots go to test-artifacts/screenshots/."""
+Playwright), then opens the traffic dashboard. Screenshots go to test-artifacts/screenshots/."""
 
 import pytest
 from django.urls import reverse
 
 from cameras.models import Camera
-from tests.browser.test_admin_in_a_browser import CHROMIUM, PASSWORD, page, snap, sync_api  # noqa: F401
 from traffic.models import CountingLine, Region
+
+from .support import CHROMIUM, sign_in, snap
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed"),
@@ -14,20 +15,16 @@ pytestmark = [
 ]
 
 
-def click_at(page, fraction_x, fraction_y):  # noqa: F811 - the fixture's name
+def click_at(page, fraction_x, fraction_y):
     svg = page.locator("#geometry-svg")
     svg.scroll_into_view_if_needed()
     box = svg.bounding_box()
     svg.click(position={"x": box["width"] * fraction_x, "y": box["height"] * fraction_y})
 
 
-def test_an_operator_draws_a_line_and_a_region_on_the_frame(page):  # noqa: F811
+def test_an_operator_draws_a_line_and_a_region_on_the_frame(page):
     camera = Camera.objects.create(name="Quay St", config={"resolution": "1080p"})
-    page.goto(reverse("admin:login"))
-    page.fill("#id_username", "operator")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/")
+    sign_in(page)
 
     # A line: choose the camera, click point 1 and point 2 on the frame, pick the "in" side
     page.goto(reverse("admin:traffic_countingline_add"))
