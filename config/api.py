@@ -9,6 +9,7 @@ from its_camera.api.platform import router as platform_router
 from notifications.api import router as notifications_router
 from telemetry.analytics_api import router as analytics_router
 from telemetry.api import router as telemetry_router
+from traffic.api import router as traffic_router
 
 api = DocumentedNinjaAPI(
     title="ITS Camera Platform API",
@@ -30,3 +31,4 @@ api.add_router("", telemetry_router)
 api.add_router("", analytics_router)
 api.add_router("", archival_router)
 api.add_router("", notifications_router)
+api.add_router("", traffic_router)

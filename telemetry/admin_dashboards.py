@@ -7,6 +7,7 @@ opened_at) index, so the page costs the same on a billion-row database as on an 
 queries). Charts are drawn by the vendored Chart.js (its_camera/static/vendor/chartjs), no CDN.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
@@ -29,6 +30,16 @@ from telemetry.selectors.analytics import (
 )
 
 DASHBOARD_URL_NAME = "telemetry_analytics_dashboard"
+
+# Panels that higher apps add to this dashboard at start-up (traffic: objects beside detections), so telemetry
+# does not import them: `provider(now=...)` returns {"template": ..., **context} rendered under the panel.
+DashboardPanel = Callable[..., dict[str, Any]]
+_panels: dict[str, DashboardPanel] = {}
+
+
+def register_dashboard_panel(name: str, provider: DashboardPanel) -> None:
+    """Add a panel to the ingest and detections dashboard (re-registering a name replaces it)."""
+    _panels[name] = provider
 
 
 def dashboard_context(*, now: Any = None) -> dict[str, Any]:
@@ -67,6 +78,7 @@ def dashboard_context(*, now: Any = None) -> dict[str, Any]:
         "lag_seconds": int(lag) if lag is not None else None,
         "lag_alert_seconds": rollup_setting("ROLLUP_LAG_ALERT_SECONDS"),
         "charts": charts,
+        "panels": [provider(now=now) for provider in _panels.values()],
     }
 
 

@@ -15,17 +15,39 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import msgspec
 
-__all__ = ["FleetSimulator", "frame_rows", "generate_frames"]
+__all__ = ["FleetSimulator", "Scene", "frame_rows", "generate_frames", "register_scene", "scenes"]
 
 logger = logging.getLogger(__name__)
 
 OBJECT_TYPES = ["car", "car", "car", "truck", "bus", "person", "person", "bicycle", "motorcycle", "van"]
 SIMULATED_TAG = "simulated"
+
+
+class Scene(Protocol):
+    """What a camera sees, for simulations that need known ground truth (traffic.simulation): the detections of
+    camera `camera_id` at `moment`, as the API takes them."""
+
+    def detections(self, *, camera_id: uuid.UUID, moment: datetime) -> list[dict[str, Any]]: ...
+
+
+# Scenes registered by higher apps at start-up (traffic registers "traffic"), so `simulate_fleet --scene NAME`
+# can use them without telemetry importing those apps.
+SceneFactory = Callable[[list[uuid.UUID]], Scene]
+_scenes: dict[str, SceneFactory] = {}
+
+
+def register_scene(name: str, factory: SceneFactory) -> None:
+    """Make `factory(camera_ids) -> Scene` available as `simulate_fleet --scene NAME`."""
+    _scenes[name] = factory
+
+
+def scenes() -> dict[str, SceneFactory]:
+    return dict(_scenes)
 
 
 def generate_frames(
@@ -37,9 +59,11 @@ def generate_frames(
     detections_per_frame: int | None = None,
     failure_rate: float = 0.0,
     rng: random.Random | None = None,
+    scene: Scene | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Frames of every camera for `seconds` from `start`, in time order, as the API takes them.
-    `detections_per_frame` None: 0 to 8 objects per frame, as traffic varies."""
+    `detections_per_frame` None: 0 to 8 objects per frame, as traffic varies. With a `scene`, the detections
+    are the scene's (objects moving along known paths) instead of random boxes."""
     rng = rng or random.Random(0)  # noqa: S311 - simulated traffic, not security
     step = timedelta(seconds=1 / fps)
     frame_count = int(seconds * fps)
@@ -49,6 +73,9 @@ def generate_frames(
             failed = failure_rate and rng.random() < failure_rate
             count = 0 if failed else (detections_per_frame if detections_per_frame is not None else rng.randint(0, 8))
             detections = []
+            if scene is not None:
+                detections = [] if failed else scene.detections(camera_id=camera_id, moment=moment)
+                count = 0
             for number in range(count):
                 x = rng.uniform(0, 1800)
                 y = rng.uniform(0, 1000)
@@ -182,6 +209,7 @@ class FleetSimulator:
         name_prefix: str = "sim",
         write: Callable[[str], None] = print,
         seed: int = 0,
+        scene: str | None = None,
     ) -> None:
         self.base_url = base_url
         self.api_key = api_key
@@ -195,6 +223,10 @@ class FleetSimulator:
         self.stats = SenderStats()
         self.batches: queue.Queue[tuple[str, str, bytes, int] | None] = queue.Queue(maxsize=senders * 4)
         self.camera_ids: list[uuid.UUID] = []
+        if scene is not None and scene not in _scenes:
+            raise ValueError(f"Unknown scene {scene!r}; registered: {', '.join(sorted(_scenes)) or 'none'}")
+        self.scene_name = scene
+        self.scene: Scene | None = None
 
     # --- cameras -------------------------------------------------------------------------------
     def register_cameras(self) -> list[uuid.UUID]:
@@ -228,6 +260,8 @@ class FleetSimulator:
                 existing[name] = uuid.UUID(created["id"])
             ids.append(existing[name])
         self.camera_ids = ids
+        if self.scene_name is not None:
+            self.scene = _scenes[self.scene_name](ids)
         return ids
 
     # --- sending -------------------------------------------------------------------------------
@@ -260,7 +294,11 @@ class FleetSimulator:
             self._send("PATCH", "/frames/status", pending_status)
         active = [cid for index, cid in enumerate(self.camera_ids) if not self._dropped_out(index, elapsed)]
         moment = start + timedelta(seconds=second)
-        frames = list(generate_frames(active, fps=self.fps, start=moment, seconds=1, failure_rate=0.01, rng=self.rng))
+        frames = list(
+            generate_frames(
+                active, fps=self.fps, start=moment, seconds=1, failure_rate=0.01, rng=self.rng, scene=self.scene
+            )
+        )
         next_pending = []
         for frame in frames:
             if frame["processing_status"] == "completed" and self.rng.random() < 0.02:
@@ -330,6 +368,9 @@ class FleetSimulator:
             for thread in threads:
                 thread.join(timeout=60)
             self._report(max(time.monotonic() - last_report, 1e-3))
+            report = getattr(self.scene, "report", None)
+            if callable(report):  # a scene with known ground truth says what the platform should count
+                self.write(report())
 
     def _report(self, seconds: float) -> None:
         frames, batches, errors, latencies = self.stats.take()

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "telemetry",
     "archival",
     "notifications",
+    "traffic",
 ]
 
 MIDDLEWARE = [

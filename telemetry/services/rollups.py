@@ -14,6 +14,11 @@ of at most ROLLUP_MAX_SPAN_HOURS of event time, each step one transaction that
    camera moved to another zone);
 4. moves the watermark.
 
+Apps that derive their own rollups from the same raw rows (traffic counts) register a window hook
+(`register_rollup_window_hook`): it runs in the same transaction as each step, over the same [start, end), so
+a refresh, a late row within the grace window and `manage.py rollups rebuild` reach them too, and telemetry
+does not import them.
+
 Buckets are always recomputed whole (from the raw rows in the bucket), never incremented, so a step can be
 repeated, interrupted or run over a range again (`manage.py rollups rebuild`) and the result is the same.
 Rows that arrive late, up to ROLLUP_GRACE_SECONDS behind the watermark, land in the next run's window; rows
@@ -23,7 +28,7 @@ later than that (or status updates of old frames) need a rebuild of their range.
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,8 +55,10 @@ __all__ = [
     "histogram_bin",
     "histogram_p95",
     "histogram_value",
+    "register_rollup_window_hook",
     "rollup_lag_alert_refresh",
     "rollup_minutes_prune",
+    "rollup_window_hooks",
     "rollups_rebuild",
     "rollups_refresh",
     "rollups_refresh_window",
@@ -70,6 +77,22 @@ HISTOGRAM_MAX_BIN = 1000
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+
+# A hook recomputes its own rollups of [start, end) from the raw rows, in the caller's transaction, and returns
+# {table: rows written}. Registered at start-up by the app that owns those tables (traffic.apps).
+RollupWindowHook = Callable[..., dict[str, int]]
+_window_hooks: dict[str, RollupWindowHook] = {}
+
+
+def register_rollup_window_hook(name: str, hook: RollupWindowHook) -> None:
+    """Run `hook(start=, end=, now=)` in every rollup step after telemetry's own tables (re-registering a name
+    replaces it)."""
+    _window_hooks[name] = hook
+
+
+def rollup_window_hooks() -> dict[str, RollupWindowHook]:
+    """The registered hooks by name (a copy)."""
+    return dict(_window_hooks)
 
 
 def histogram_bin(value_ms: float) -> int:
@@ -450,14 +473,15 @@ def _delete_stale(table: str, start: datetime, end: datetime, now: datetime) -> 
 
 
 def rollups_refresh_window(
-    *, start: datetime, end: datetime, now: datetime | None = None, minutes: bool = True
+    *, start: datetime, end: datetime, now: datetime | None = None, minutes: bool = True, hooks: bool = True
 ) -> RollupStepResult:
     """Recompute every rollup bucket touched by [start, end) from the raw rows, in the caller's transaction.
 
     Minute and hour buckets are recomputed whole: the raw range read is [start, end) widened to bucket
     boundaries. Day rows are rebuilt from the hour rows of the days touched. Rows of those buckets that
     were not written now are deleted. `minutes=False` leaves the minute tables alone (a backfill of a range
-    older than their retention would write rows the next prune deletes)."""
+    older than their retention would write rows the next prune deletes). `hooks=False` skips the registered
+    window hooks (bench/traffic.py measures the refresh with and without them)."""
     now = now or timezone.now()
     result = RollupStepResult(start=start, end=end)
     minute_range = {"start": _floor(start, timedelta(minutes=1)), "end": _ceil(end, timedelta(minutes=1))}
@@ -482,6 +506,9 @@ def rollups_refresh_window(
         if table == frames_minute:
             result.raw_frames = fleet_frames
         result.rows_deleted += _delete_stale(table, bounds["start"], bounds["end"], now)
+    if hooks:
+        for hook in _window_hooks.values():
+            result.rows_written.update(hook(start=start, end=end, now=now))
     return result
 
 
@@ -554,6 +581,7 @@ def rollups_rebuild(
     until: datetime,
     policy: RollupPolicy | None = None,
     progress: ProgressCallback = progress_noop,
+    hooks: bool = True,
 ) -> RollupRunResult:
     """Recompute the rollups of [since, until) from the raw rows, an hour at a time, each hour its own
     transaction (for rows later than the grace window, status updates of old frames, restored archives).
@@ -567,7 +595,7 @@ def rollups_rebuild(
     while start < stop:
         end = min(stop, start + span)
         with transaction.atomic():
-            outcome = rollups_refresh_window(start=start, end=end, now=timezone.now())
+            outcome = rollups_refresh_window(start=start, end=end, now=timezone.now(), hooks=hooks)
         result.steps += 1
         result.rows += outcome.rows
         result.raw_frames += outcome.raw_frames

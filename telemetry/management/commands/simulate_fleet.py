@@ -33,6 +33,12 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=settings.BULK_INSERT_BATCH_SIZE)
         parser.add_argument("--senders", type=int, default=2, help="concurrent HTTP connections")
         parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the API to answer")
+        parser.add_argument(
+            "--scene",
+            default=None,
+            help="detections from a registered scene instead of random boxes (e.g. 'traffic': objects moving "
+            "along known paths through the cameras' counting lines and regions, docs/traffic.md)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         api_key = options["api_key"] or self._demo_key()
@@ -46,6 +52,7 @@ class Command(BaseCommand):
             batch_size=options["batch_size"],
             senders=options["senders"],
             write=self.stdout.write,
+            scene=options["scene"],
         )
         ids = self._register(simulator)
         self.stdout.write(f"fleet: {len(ids)} cameras at {options['fps']:g} fps each -> {base_url}")
