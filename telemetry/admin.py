@@ -27,6 +27,7 @@ from telemetry import (
     operations_panels,  # noqa: F401 - registers the admin home's ingest panel
 )
 from telemetry.models import DetectionRecord, FrameMetadataRecord, SystemMetricRecord
+from telemetry.selectors.timeline import frame_detections
 
 
 class EstimatedCountPaginator(Paginator):
@@ -156,12 +157,12 @@ class FrameMetadataAdmin(TelemetryAdmin):
         "bicycle_count",
     ]
     list_filter = [CameraIdFilter, TimeWindowFilter, "processing_status"]
-    exclude = ["detections"]
     readonly_fields = ["raw_detections"]
 
     @admin.display(description="detections (as received)")
     def raw_detections(self, obj: FrameMetadataRecord) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.detections, indent=2))
+        detections = frame_detections(camera_id=obj.camera_id, timestamps=[obj.timestamp]).get(obj.timestamp, [])
+        return format_html("<pre>{}</pre>", json.dumps(detections, indent=2))
 
 
 @admin.register(DetectionRecord)
