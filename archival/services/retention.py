@@ -100,7 +100,8 @@ def _mark_interrupted_runs() -> int:
     """Runs still RUNNING while we hold the retention lock were left by a worker that died mid-run. Their
     transaction was rolled back by PostgreSQL, so their partition is intact; say so."""
     return ArchiveRun.objects.filter(
-        state=ArchiveState.RUNNING, action__in=[ArchiveAction.EXPORT, ArchiveAction.DROP, ArchiveAction.DELETE]
+        state=ArchiveState.RUNNING,
+        action__in=[ArchiveAction.EXPORT, ArchiveAction.DROP, ArchiveAction.DELETE, ArchiveAction.TIER],
     ).update(
         state=ArchiveState.FAILED,
         finished_at=timezone.now(),
