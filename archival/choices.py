@@ -17,6 +17,7 @@ class ArchiveAction(models.TextChoices):
     DELETE = "delete", "Delete rows in batches"
     RESTORE = "restore", "Restore an archive"
     TIER = "tier", "Write a sealed partition cold (Parquet) and drop it"
+    DELETE_COLD = "delete_cold", "Delete a cold partition's file"
 
 
 class ArchiveReason(models.TextChoices):

@@ -37,6 +37,7 @@ class Migration(migrations.Migration):
                     ("delete", "Delete rows in batches"),
                     ("restore", "Restore an archive"),
                     ("tier", "Write a sealed partition cold (Parquet) and drop it"),
+                    ("delete_cold", "Delete a cold partition's file"),
                 ],
                 max_length=16,
             ),

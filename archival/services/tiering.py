@@ -77,6 +77,7 @@ __all__ = [
     "TIERING_LOCK",
     "ColdFile",
     "TieringResult",
+    "cold_file_delete",
     "cold_file_verify",
     "cold_files_verify",
     "cold_restore",
@@ -466,6 +467,39 @@ def partitions_tier(*, now: datetime | None = None, limit: int = 8) -> TieringRe
             else:
                 alert_resolve(kind=AlertKind.ARCHIVAL_FAILED, subject=subject)
         return result
+
+
+def cold_file_delete(*, policy: RetentionPolicy, partition: str, reason: str = ArchiveReason.EXPIRED) -> ArchiveRun:
+    """Retention of a cold partition: forget its tier (its range then reads empty, as a dropped partition's
+    would), then delete its file. Forgetting first means a crash in between leaves an orphan file, never a
+    pointer to a missing one."""
+    tier = PartitionTier.objects.filter(partition=partition, tier=StorageTier.COLD).first()
+    run = ArchiveRun.objects.create(
+        policy=policy,
+        policy_name=policy.name,
+        action=ArchiveAction.DELETE_COLD,
+        reason=reason,
+        table=policy.table,
+        partition=partition,
+        range_start=tier.range_start if tier else None,
+        range_end=tier.range_end if tier else None,
+        location=tier.location if tier else "",
+        rows=tier.rows if tier else None,
+        bytes=tier.bytes if tier else None,
+        state=ArchiveState.RUNNING,
+        started_at=timezone.now(),
+    )
+    started = time.perf_counter()
+    if tier is None:
+        return _finish(run, state=ArchiveState.FAILED, started=started, error=f"{partition} is not cold any more")
+    partition_tier_forget(partition=partition)
+    storage = archive_storage()
+    try:
+        storage.delete(tier.location)
+    except OSError as exc:
+        logger.warning("Could not delete cold file %s (now an orphan): %s", tier.location, exc)
+        return _finish(run, state=ArchiveState.DROPPED, started=started, error=f"file left behind: {exc}")
+    return _finish(run, state=ArchiveState.DROPPED, started=started)
 
 
 # --- verify and restore ----------------------------------------------------------------------------------

@@ -11,8 +11,10 @@ from django.db import connection
 
 from archival.choices import ArchiveAction, ArchiveState
 from archival.models import ArchiveRun, RetentionPolicy
+from archival.selectors.retention import retention_plan, table_sizes
 from archival.services import tiering
 from archival.services.partitions import default_partitions_sweep
+from archival.services.retention import retention_apply
 from archival.services.tiering import cold_files_verify, partitions_tier
 from cameras.choices import AlertKind, AlertState
 from cameras.models import Alert
@@ -380,3 +382,50 @@ def test_the_api_queries_use_an_index_on_hot_and_sealed_partitions(tiered_data, 
         assert f"p{day:%Y%m%d}" in plan, (name, plan)
         assert "Index" in plan, (name, plan)
         assert "Seq Scan" not in plan, (name, plan)
+
+
+# --- retention counts every tier ---------------------------------------------------------------------------------
+
+
+def test_retention_deletes_cold_files_past_keep_for_and_counts_them_in_the_size_cap(tiered_data, archive_root):
+    seal_days(COLD_DAY)
+    only_policy("frame_metadata")
+    tier_now()
+    cold = PartitionTier.objects.get(partition="frame_metadata_p20261110")
+    policy = RetentionPolicy.objects.get(table="frame_metadata")
+    attached_bytes = table_sizes()["frame_metadata"]
+    plan = retention_plan(now=NOW, policies=[policy], limit=8)[0]
+    assert plan.table_bytes == attached_bytes + cold.bytes  # the cap sees every tier
+    assert plan.actions == []  # nothing past keep-for, no cap
+
+    policy.size_cap_bytes = 1  # over the cap: the oldest ranges go first, whatever their tier
+    policy.save()
+    planned = retention_plan(now=NOW, policies=[policy], limit=8)[0].actions
+    assert [(a.partition, a.action) for a in planned[:3]] == [
+        ("frame_metadata_p20261109", ArchiveAction.EXPORT),
+        ("frame_metadata_p20261110", ArchiveAction.DELETE_COLD),
+        ("frame_metadata_p20261111", ArchiveAction.EXPORT),
+    ]
+    runs = retention_apply(now=NOW).runs
+
+    assert (ArchiveAction.DELETE_COLD, "frame_metadata_p20261110", ArchiveState.DROPPED) in [
+        (run.action, run.partition, run.state) for run in runs
+    ]
+    assert not (archive_root / cold.location).exists()
+    assert not PartitionTier.objects.filter(partition="frame_metadata_p20261110").exists()
+
+
+def test_retention_deletes_a_cold_file_once_its_range_is_past_keep_for(tiered_data, archive_root):
+    seal_days(COLD_DAY)
+    only_policy("frame_metadata")
+    tier_now()
+    cold = PartitionTier.objects.get(partition="frame_metadata_p20261110")
+    later = COLD_DAY + timedelta(days=200)  # frames keep 6 months
+
+    runs = retention_apply(now=later).runs
+
+    deleted = [run for run in runs if run.action == ArchiveAction.DELETE_COLD]
+    assert [(run.partition, run.state, run.rows) for run in deleted] == [
+        ("frame_metadata_p20261110", ArchiveState.DROPPED, 240)
+    ]
+    assert not (archive_root / cold.location).exists()
