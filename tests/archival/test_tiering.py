@@ -429,3 +429,45 @@ def test_retention_deletes_a_cold_file_once_its_range_is_past_keep_for(tiered_da
         ("frame_metadata_p20261110", ArchiveState.DROPPED, 240)
     ]
     assert not (archive_root / cold.location).exists()
+
+
+# --- seen: partition health (API, admin) and /metrics ------------------------------------------------------------
+
+
+def test_partition_health_shows_every_tier_its_bytes_and_the_days_until_the_size_cap(
+    tiered_data, api_client, admin_client, client
+):
+    from django.urls import reverse
+
+    seal_days(COLD_DAY, SEALED_DAY)
+    PartitionTier.objects.filter(partition="frame_metadata_p20261123").update(hot_bytes=10**9)
+    tier_now()
+    RetentionPolicy.objects.filter(table="frame_metadata").update(size_cap_bytes=10**12)
+
+    body = api_client.get("/api/v1/partitions", {"table": "frame_metadata", "details": "true"}).json()
+
+    frames = body["tables"][0]
+    by_tier = {tier["tier"]: tier for tier in frames["tiers"]}
+    cold = by_tier["cold"]
+    assert (cold["partitions"], cold["rows"]) == (1, 240)
+    assert cold["bytes"] == PartitionTier.objects.get(partition="frame_metadata_p20261110").bytes > 0
+    assert by_tier["sealed"]["partitions"] == 1
+    assert by_tier["hot"]["partitions"] > 1
+    assert frames["bytes_all_tiers"] == sum(tier["bytes"] for tier in frames["tiers"])
+    assert frames["cold_after_days"] == 7
+    assert frames["ingest_bytes_per_day"] > 0
+    assert frames["days_until_size_cap"] == pytest.approx(
+        (10**12 - frames["bytes_all_tiers"]) / frames["ingest_bytes_per_day"]
+    )
+    sealed = next(p for p in frames["tier_partitions"] if p["name"] == "frame_metadata_p20261123")
+    assert sealed["tier"] == "sealed"
+    assert sealed["ratio_to_hot"] == pytest.approx(sealed["bytes"] / 10**9)
+    assert set(body["bytes_per_frame"]) == {"hot", "sealed", "cold"}
+    assert body["bytes_per_frame"]["cold"] > 0
+
+    page = admin_client.get(reverse("admin:archival_partitionhealth_changelist")).content.decode()
+    assert "Storage tiers" in page
+    assert "frame_metadata_p20261110" in page
+
+    scrape = client.get("/metrics").content.decode()
+    assert f'its_storage_bytes{{table="frame_metadata",tier="cold"}} {float(cold["bytes"])}' in scrape
