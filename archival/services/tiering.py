@@ -24,10 +24,12 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -92,6 +94,9 @@ COLD_FORMAT = "its-camera-cold/1"
 TIERING_LOCK = "archival.tier_partitions"
 ROW_GROUP_ROWS = 122_880  # DuckDB's default row group: a camera-hour of a 100-camera day spans one or two
 CHUNK_BYTES = 1 << 20
+# DuckDB's working memory while writing or verifying a cold file; past it, it spills to a temporary directory
+# beside the archive files. A day's partition is sorted within this.
+TIERING_MEMORY_LIMIT = "2GB"
 
 # PostgreSQL column type -> (SELECT expression for the CSV export, DuckDB type in the cold file).
 _TYPES: dict[str, tuple[str, str]] = {
@@ -153,6 +158,7 @@ def _duckdb(directory: str) -> Iterator[duckdb.DuckDBPyConnection]:
         engine.execute("SET TimeZone = 'UTC'")
         engine.execute("SET preserve_insertion_order = false")
         engine.execute(f"SET temp_directory = '{directory}'")  # our own temporary directory, no user input
+        engine.execute(f"SET memory_limit = '{TIERING_MEMORY_LIMIT}'")
         yield engine
     finally:
         engine.close()
@@ -175,6 +181,36 @@ def _file_sha256(path: str) -> tuple[int, str]:
             digest.update(chunk)
             size += len(chunk)
     return size, digest.hexdigest()
+
+
+class _CopyIntoPipe(threading.Thread):
+    """COPY … TO STDOUT written into a named pipe by a thread of its own, while DuckDB reads the other end."""
+
+    def __init__(self, pg: psycopg.Cursor, statement: sql.Composed, pipe: str) -> None:
+        super().__init__(name=f"copy-into-{os.path.basename(pipe)}", daemon=True)
+        self.pg, self.statement, self.pipe = pg, statement, pipe
+        self.rows = -1
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with open(self.pipe, "wb") as target, self.pg.copy(self.statement) as stream:
+                for data in stream:
+                    target.write(data)
+            self.rows = self.pg.rowcount
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by finish()
+            self.error = exc
+
+    def finish(self) -> int:
+        """Wait for the COPY; the rows it wrote. Re-raises its error. If the reader gave up before opening
+        the pipe, open and close it so the writer is not left waiting for one."""
+        if self.is_alive():
+            with suppress(OSError):
+                os.close(os.open(self.pipe, os.O_RDONLY | os.O_NONBLOCK))
+        self.join()
+        if self.error is not None:
+            raise ArchiveError(f"COPY of the partition failed: {self.error}") from self.error
+        return self.rows
 
 
 def _write_cold_file(
@@ -200,25 +236,31 @@ def _write_cold_file(
     csv_path = os.path.join(directory, "rows.csv")
     parquet_path = os.path.join(directory, "rows.parquet")
     try:
-        with open(csv_path, "wb") as handle, pg.copy(copy) as stream:
-            for data in stream:
-                handle.write(data)
-        exported = pg.rowcount
+        # PostgreSQL's COPY streams into a pipe that DuckDB parses as it arrives: the two overlap on two cores
+        # and the rows never sit on disk as text.
+        os.mkfifo(csv_path)
+        copied = _CopyIntoPipe(pg, copy, csv_path)
+        copied.start()
         with _duckdb(directory) as engine:
             duck_columns = "{" + ", ".join(f"'{name}': '{types[name][1]}'" for name in names) + "}"
-            engine.execute(
-                f"CREATE VIEW exported AS SELECT * FROM read_csv('{csv_path}', header = false, "  # noqa: S608
-                f"allow_quoted_nulls = false, columns = {duck_columns}, auto_detect = false)"
-            )
+            # Parsed once into DuckDB (spilling to `directory` past its memory limit): the checksum and the
+            # sorted write read that table.
+            try:
+                engine.execute(
+                    f"CREATE TABLE exported AS SELECT * FROM read_csv('{csv_path}', header = false, "  # noqa: S608
+                    f"allow_quoted_nulls = false, columns = {duck_columns}, auto_detect = false)"
+                )
+            finally:
+                exported = copied.finish()
             source = "exported"
             if merge_with is not None:
                 # Late rows of a range already cold: the new file holds the old file's rows and these.
                 old = cold_source(merge_with, storage=storage)
                 if isinstance(old, str):
-                    engine.execute(f"CREATE VIEW earlier AS SELECT * FROM read_parquet('{old}')")  # noqa: S608
+                    engine.execute(f"INSERT INTO exported SELECT * FROM read_parquet('{old}')")  # noqa: S608
                 else:
                     engine.register("earlier", old)
-                source = "(SELECT * FROM exported UNION ALL SELECT * FROM earlier)"
+                    engine.execute("INSERT INTO exported SELECT * FROM earlier")
             rows, content_checksum = _content_checksum(engine, source, names)
             expected = exported + (merge_with.rows or 0 if merge_with is not None else 0)
             if rows != expected:
@@ -236,10 +278,7 @@ def _write_cold_file(
         for path in (csv_path, parquet_path):
             if os.path.exists(path):
                 os.unlink(path)
-        for leftover in os.listdir(directory) if os.path.isdir(directory) else []:
-            os.unlink(os.path.join(directory, leftover))
-        if os.path.isdir(directory):
-            os.rmdir(directory)
+        shutil.rmtree(directory, ignore_errors=True)
     manifest = {
         "format": COLD_FORMAT,
         "table": table,
@@ -276,17 +315,29 @@ def cold_file_verify(
     ArchiveVerificationError on any difference (a missing file included)."""
     storage = storage or archive_storage()
     if not storage.exists(location):
-        raise ArchiveVerificationError(f"The cold file {location} is missing from storage")
+        raise ArchiveVerificationError(f"The cold file {location} is missing from the storage")
+    try:
+        local: str | None = storage.path(location)
+    except NotImplementedError:
+        local = None
     directory = tempfile.mkdtemp(prefix="verify.", dir=_temporary_directory(storage))
-    local = os.path.join(directory, "file.parquet")
+    downloaded = os.path.join(directory, "file.parquet")
     try:
         digest = hashlib.sha256()
         read = 0
-        with storage.open(location, "rb") as source, open(local, "wb") as target:
-            while chunk := source.read(CHUNK_BYTES):
-                digest.update(chunk)
-                read += len(chunk)
-                target.write(chunk)
+        # Read back through the storage (what a restore or a read would get), hashing as it streams; a storage
+        # without local paths is downloaded once for DuckDB.
+        with storage.open(location, "rb") as stream:
+            target = open(downloaded, "wb") if local is None else None  # noqa: SIM115 - closed below
+            try:
+                while chunk := stream.read(CHUNK_BYTES):
+                    digest.update(chunk)
+                    read += len(chunk)
+                    if target is not None:
+                        target.write(chunk)
+            finally:
+                if target is not None:
+                    target.close()
         problems = []
         if read != size:
             problems.append(f"{read} bytes instead of {size}")
@@ -295,7 +346,8 @@ def cold_file_verify(
         if not problems:
             try:
                 with _duckdb(directory) as engine:
-                    engine.execute(f"CREATE VIEW cold AS SELECT * FROM read_parquet('{local}')")  # noqa: S608
+                    path = local or downloaded
+                    engine.execute(f"CREATE VIEW cold AS SELECT * FROM read_parquet('{path}')")  # noqa: S608
                     names = [row[0] for row in engine.execute("DESCRIBE cold").fetchall()]
                     counted, checksum = _content_checksum(engine, "cold", names)
             except duckdb.Error as exc:
@@ -307,9 +359,9 @@ def cold_file_verify(
         if problems:
             raise ArchiveVerificationError(f"{location} fails verification: {'; '.join(problems)}")
     finally:
-        if os.path.exists(local):
-            os.unlink(local)
-        os.rmdir(directory)
+        if os.path.exists(downloaded):
+            os.unlink(downloaded)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def partition_tier_to_cold(
@@ -646,8 +698,6 @@ def _restore_cold_rows(tier: PartitionTier, *, storage: Storage) -> int:
     finally:
         if os.path.exists(csv_path):
             os.unlink(csv_path)
-        for leftover in os.listdir(directory):
-            os.unlink(os.path.join(directory, leftover))
-        os.rmdir(directory)
+        shutil.rmtree(directory, ignore_errors=True)
     logger.info("Restored %d rows of cold %s", loaded, tier.partition)
     return loaded

@@ -101,7 +101,7 @@ def frame_detections(*, camera_id: uuid.UUID, timestamps: list[datetime]) -> dic
     if cold:
         rows = cold_query(
             cold,
-            f"SELECT {', '.join(DETECTION_FIELDS)} FROM cold "  # noqa: S608 - fixed column names
+            f"SELECT {', '.join(DETECTION_FIELDS)} FROM {{source}} "  # noqa: S608 - fixed column names
             "WHERE camera_id = $1 AND timestamp >= $2 AND timestamp <= $3",
             [str(camera_id), naive_utc(low), naive_utc(high)],
         )
@@ -193,7 +193,7 @@ class FrameTimeline:
                 parameters.append(self.processing_status)
             found = cold_query(
                 cold,
-                f"SELECT {', '.join(FRAME_FIELDS)} FROM cold "  # noqa: S608 - fixed text
+                f"SELECT {', '.join(FRAME_FIELDS)} FROM {{source}} "  # noqa: S608 - fixed text
                 f"WHERE camera_id = $1 AND timestamp >= $2 AND timestamp < $3 {status} "
                 f"ORDER BY timestamp {direction}, id {direction} LIMIT {int(limit)}",
                 parameters,
