@@ -7,10 +7,12 @@ through the storage's file object. A file that is missing or unreadable raises C
 the partition: reads never silently skip a range.
 """
 
+import csv
+import io
 import os
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +26,7 @@ __all__ = [
     "ColdDataUnavailable",
     "cold_partitions",
     "cold_query",
+    "cold_rows_csv",
     "cold_source",
     "cold_storage",
     "naive_utc",
@@ -131,3 +134,28 @@ def cold_query(tiers: Sequence[PartitionTier], query: str, parameters: Sequence[
         raise ColdDataUnavailable([tier.partition for tier in tiers], f"{type(exc).__name__}: {exc}") from exc
     finally:
         cursor.close()
+
+
+def cold_rows_csv(
+    tiers: Sequence[PartitionTier], *, columns: Sequence[str], since: datetime, until: datetime
+) -> Iterator[bytes]:
+    """The cold rows of [since, until) as CSV for PostgreSQL's COPY FROM (timestamps with their +00 offset, so
+    the session time zone does not matter), in chunks."""
+    listed = ", ".join(
+        f"strftime(\"{name}\", '%Y-%m-%d %H:%M:%S.%f+00')" if name == "timestamp" else f'"{name}"' for name in columns
+    )
+    rows = cold_query(
+        tiers,
+        # In id order, the order the rows had in their partition: float sums then add up to the same last bit.
+        f"SELECT {listed} FROM {{source}} WHERE timestamp >= $1 AND timestamp < $2 ORDER BY id",  # noqa: S608
+        [naive_utc(since), naive_utc(until)],
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for index, row in enumerate(rows, start=1):
+        writer.writerow(["" if value is None else value for value in row])
+        if index % 10_000 == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
