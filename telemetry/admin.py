@@ -12,7 +12,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Page, Paginator
 from django.db import DatabaseError, connections
@@ -26,7 +26,8 @@ from telemetry import (
     admin_dashboards,  # noqa: F401 - registers the rollup status admin and its dashboard
     operations_panels,  # noqa: F401 - registers the admin home's ingest panel
 )
-from telemetry.models import DetectionRecord, FrameMetadataRecord, SystemMetricRecord
+from telemetry.choices import StorageTier
+from telemetry.models import DetectionRecord, FrameMetadataRecord, PartitionTier, SystemMetricRecord
 from telemetry.selectors.timeline import frame_detections
 
 
@@ -137,6 +138,20 @@ class TelemetryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        # This list reads PostgreSQL only: say which ranges are cold rather than let them look empty.
+        table = self.model._meta.db_table
+        cold = PartitionTier.objects.filter(table=table, tier=StorageTier.COLD).order_by("range_start")
+        first, count = cold.first(), cold.count()
+        if first is not None:
+            last = cold.last()
+            messages.warning(
+                request,
+                f"{count} cold partition(s) of {table}, {first.range_start:%Y-%m-%d} to {last.range_end:%Y-%m-%d} "  # type: ignore[union-attr]
+                "(UTC), are not listed here: GET /api/v1/frames reads them; partition health lists them.",
+            )
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="camera", ordering="camera__name")
     def camera_name(self, obj: Any) -> str:

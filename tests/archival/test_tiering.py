@@ -468,6 +468,8 @@ def test_partition_health_shows_every_tier_its_bytes_and_the_days_until_the_size
     page = admin_client.get(reverse("admin:archival_partitionhealth_changelist")).content.decode()
     assert "Storage tiers" in page
     assert "frame_metadata_p20261110" in page
+    browser = admin_client.get(reverse("admin:telemetry_framemetadatarecord_changelist")).content.decode()
+    assert "1 cold partition(s) of frame_metadata, 2026-11-10 to 2026-11-11" in browser  # not silently missing
 
     scrape = client.get("/metrics").content.decode()
     assert f'its_storage_bytes{{table="frame_metadata",tier="cold"}} {float(cold["bytes"])}' in scrape
