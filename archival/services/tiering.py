@@ -137,6 +137,7 @@ class ColdFile:
 class TieringResult:
     runs: list[ArchiveRun]
     deferred: int = 0
+    interrupted: int = 0  # runs a dead worker left RUNNING, marked failed (their transaction rolled back)
 
     @property
     def failed(self) -> list[ArchiveRun]:
@@ -148,6 +149,7 @@ class TieringResult:
             "rows": sum(run.rows or 0 for run in self.runs if run.state == ArchiveState.DROPPED),
             "failed": len(self.failed),
             "deferred": self.deferred,
+            "interrupted": self.interrupted,
         }
 
 
@@ -489,13 +491,14 @@ def partitions_tier(*, now: datetime | None = None, limit: int = 8) -> TieringRe
     """The tiering job body: for each enabled policy with a cold age, write its due partitions cold (at most
     `limit` per policy per run; the rest wait for the next run). None when another tiering or retention run
     holds the lock (no double work). A failed partition raises an `archival_failed` alert for the policy."""
-    from archival.services.retention import RETENTION_LOCK  # shares the lock: both drop partitions
+    # Shares retention's lock (both drop partitions), and so its clean-up of runs a dead worker left RUNNING.
+    from archival.services.retention import RETENTION_LOCK, _mark_interrupted_runs
 
     now = now or timezone.now()
     with advisory_lock(RETENTION_LOCK) as acquired:
         if not acquired:
             return None
-        result = TieringResult(runs=[])
+        result = TieringResult(runs=[], interrupted=_mark_interrupted_runs())
         for policy in RetentionPolicy.objects.filter(enabled=True, cold_after_days__isnull=False):
             due = partitions_due_cold(policy=policy, now=now)
             result.deferred += max(0, len(due) - limit)

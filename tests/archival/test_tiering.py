@@ -511,3 +511,52 @@ def test_rollups_rebuild_gives_the_same_rollups_for_a_range_before_and_after_it_
                     assert now_value == pytest.approx(then_value, rel=1e-12)
                 else:
                     assert now_value == then_value
+
+
+KILLED_WORKER = """
+import os, signal, sys
+import django
+django.setup()
+from django.conf import settings
+settings.DATABASES["default"]["NAME"] = sys.argv[1]
+from datetime import datetime
+from archival.services import tiering
+def killed(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+setattr(tiering, sys.argv[2], killed)
+tiering.partitions_tier(now=datetime.fromisoformat(sys.argv[3]))
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("step", ["cold_file_verify", "_detach_and_drop"])
+def test_a_worker_killed_between_steps_leaves_every_row_readable_once(tiered_data, api_client, archive_root, step):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+
+    camera, _ = tiered_data
+    seal_days(COLD_DAY)
+    only_policy("frame_metadata")
+    before = read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY)
+
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WORKER, connection.settings_dict["NAME"], step, NOW.isoformat()],
+        cwd=django_settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "ARCHIVE_ROOT": str(archive_root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert count_rows("frame_metadata_p20261110") == 240
+    assert PartitionTier.objects.get(partition="frame_metadata_p20261110").tier == StorageTier.SEALED
+    assert read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY) == before
+    result = tier_now()
+    assert result.interrupted == 1
+    assert [run.state for run in result.runs] == [ArchiveState.DROPPED]
+    assert read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY) == before
