@@ -19,8 +19,8 @@ from archival.conf import archival_setting
 from archival.models import ArchiveRun, PartitionHealth, RetentionPolicy
 from archival.selectors.partitions import tables_health
 from archival.selectors.retention import retention_plan, table_sizes
-from archival.services.restores import RestoreRefused, archive_restores_queue
 from archival.selectors.tiers import tiers_report
+from archival.services.restores import RestoreRefused, archive_restores_queue
 from archival.targets import is_partitioned
 
 

@@ -3,7 +3,8 @@ job_failed alert); thin: each calls its service and says what it did.
 
 Schedules: migration 0003 creates the django-celery-beat entries, editable in the admin (Periodic tasks):
 ensure_partitions hourly, sweep_default_partitions every 15 minutes, apply_retention daily at 02:30 UTC;
-migration 0005 adds seal_partitions every 15 minutes and tier_partitions hourly (docs/storage.md).
+migration 0006 adds seal_partitions every 15 minutes, tier_partitions hourly and verify_cold_files daily
+(docs/storage.md).
 """
 
 from datetime import datetime, timedelta

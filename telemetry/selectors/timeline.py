@@ -48,6 +48,7 @@ DETECTION_FIELDS = (
     "attributes",
 )
 ONE_MICROSECOND = timedelta(microseconds=1)
+MAX_LISTED_TIMESTAMPS = 500  # a page's frames are looked up by timestamp; more, by the range they span
 
 
 @dataclass
@@ -95,8 +96,12 @@ def frame_detections(*, camera_id: uuid.UUID, timestamps: list[datetime]) -> dic
     wanted = {_aware(moment) for moment in timestamps}
     low, high = min(wanted), max(wanted)
     found: list[tuple[datetime, int, dict[str, Any]]] = []
-    hot = Detection.objects.filter(camera_id=camera_id, timestamp__in=sorted(wanted)).values_list(*DETECTION_FIELDS)
-    found.extend(_detection(row) for row in hot)
+    attached = Detection.objects.filter(camera_id=camera_id)
+    if len(wanted) <= MAX_LISTED_TIMESTAMPS:
+        attached = attached.filter(timestamp__in=sorted(wanted))
+    else:  # a long list is one index range scan of the camera's span, filtered here
+        attached = attached.filter(timestamp__gte=low, timestamp__lte=high)
+    found.extend(row for row in map(_detection, attached.values_list(*DETECTION_FIELDS)) if row[0] in wanted)
     cold = cold_partitions(table="detections", since=low, until=high + ONE_MICROSECOND)
     if cold:
         rows = cold_query(

@@ -167,6 +167,7 @@ def test_the_beat_schedules_exist_after_migrating():
         tasks.APPLY_RETENTION: True,
         tasks.SEAL_PARTITIONS: True,
         tasks.TIER_PARTITIONS: True,
+        tasks.VERIFY_COLD_FILES: True,
     }
 
 

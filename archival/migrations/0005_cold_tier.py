@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("archival", "0003_beat_schedules"),
+        ("archival", "0004_job_runs_move_to_the_kernel"),
     ]
 
     operations = [

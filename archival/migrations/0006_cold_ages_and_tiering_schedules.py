@@ -1,6 +1,6 @@
 """Cold ages for the seeded telemetry policies (frames and detections cold after 7 days, metrics after 30) and
-the two tiering jobs in django-celery-beat: seal partitions every 15 minutes, write due partitions cold
-hourly. Operators' edits are never overwritten; the reverse removes only what is still as seeded."""
+the tiering jobs in django-celery-beat: seal partitions every 15 minutes, write due partitions cold hourly,
+re-verify cold files daily. Operators' edits are never overwritten; the reverse removes only what is still as seeded."""
 
 from django.db import migrations
 
@@ -15,6 +15,13 @@ JOBS = [
         "minutes",
         "Seal partitions past their range and the late-row grace: read indexes, VACUUM FREEZE ANALYZE "
         "(docs/storage.md).",
+    ),
+    (
+        "archival: verify cold files",
+        "archival.tasks.verify_cold_files",
+        1,
+        "days",
+        "Re-read every cold file from the archive storage; alert on a missing or corrupt one (docs/storage.md).",
     ),
     (
         "archival: tier partitions",
@@ -44,7 +51,7 @@ def unseed(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("archival", "0004_cold_tier"),
+        ("archival", "0005_cold_tier"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
