@@ -297,19 +297,20 @@ def frames_decode(body: bytes, *, ndjson: bool = False) -> FrameBatch:
     return FrameBatch(frames=frames, detections=detections, attributes=attributes)
 
 
-def _needs_attributes(raw: bytes, decoded: list[DetectionIn]) -> bool:
+def _needs_attributes(raw: msgspec.Raw, decoded: list[DetectionIn]) -> bool:
     """Whether a detection without unknown keys still holds something the columns do not give back: an
     `object_type` not in lower case (the column holds it lowered) or an explicit `"track_id": null`."""
+    untracked = False
     for detection in decoded:
-        if detection.track_id is None and b"null" in raw:
-            return True
         object_type = detection.object_type
         if not object_type.islower() and object_type != object_type.lower():
             return True
-    return False
+        untracked = untracked or detection.track_id is None
+    # An absent track_id and an explicit null decode alike: only then look at the text (a cheap byte search).
+    return untracked and b"null" in bytes(raw)
 
 
-def detection_attributes(raw: bytes) -> list[Attributes]:
+def detection_attributes(raw: bytes | msgspec.Raw) -> list[Attributes]:
     """For each detection of a frame's raw `detections` JSON, what its columns do not hold, as a JSON
     object (or None): keys other than the normalized ones, `object_type` as sent when it is not lower
     case, and `track_id` when it was sent as null. `detection_document` puts them back."""
