@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("telemetry", "0008_drop_frame_detections_copy"),
+        ("telemetry", "0009_drop_frame_detections_copy"),
     ]
 
     operations = [

@@ -13,7 +13,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("telemetry", "0009_partition_tiers"),
+        ("telemetry", "0010_partition_tiers"),
     ]
 
     operations = [

@@ -6,10 +6,10 @@ Zero-downtime (docs/migrations.md):
 - `attributes` is added nullable without a default: a catalog change, no rewrite.
 - `frame_metadata.detections` becomes nullable (catalog only) and leaves the model state: code of this
   release neither reads nor writes it. Its bytes stay in existing rows until their partition goes cold;
-  the column itself is dropped by 0008, a catalog-only DROP COLUMN.
+  the column itself is dropped by 0009, a catalog-only DROP COLUMN.
 - `idx_detections_camera_ts` is built like 0004's BRIN indexes: `ON ONLY` the parent, `CONCURRENTLY` on each
   partition, then attached.
-- The type/confidence, bbox GiST and track indexes leave the parent in 0010.
+- The type/confidence, bbox GiST and track indexes leave the parent in 0011.
 """
 
 from django.db import migrations, models
@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run inside a transaction
 
     dependencies = [
-        ("telemetry", "0006_idempotency_key_purge_schedule"),
+        ("telemetry", "0007_system_metrics_natural_key"),
     ]
 
     operations = [

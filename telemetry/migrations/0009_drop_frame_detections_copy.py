@@ -1,8 +1,8 @@
-"""Drop `frame_metadata.detections`, the JSONB copy of a frame's detections that 0007 stopped writing.
+"""Drop `frame_metadata.detections`, the JSONB copy of a frame's detections that 0008 stopped writing.
 
 DROP COLUMN is catalog-only in PostgreSQL (no rewrite; the bytes of old rows go when their partition goes
 cold). Listed in MIGRATION_LINTER_OPTIONS["ignore_name"]: the linter flags any dropped column, but code
-stopped reading and writing this one in 0007. A rolling deploy applies `migrate telemetry 0007` with the
+stopped reading and writing this one in 0008. A rolling deploy applies `migrate telemetry 0008` with the
 new code first and this migration once no old process is left (docs/migrations.md).
 """
 
@@ -11,7 +11,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("telemetry", "0007_detections_stored_once"),
+        ("telemetry", "0008_detections_stored_once"),
     ]
 
     operations = [
