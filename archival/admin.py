@@ -20,6 +20,7 @@ from archival.conf import archival_setting
 from archival.models import ArchiveRun, PartitionHealth, RetentionPolicy
 from archival.selectors.partitions import tables_health
 from archival.selectors.retention import retention_plan, table_sizes
+from archival.selectors.tiers import tiers_report
 from archival.services.restores import RestoreRefused, archive_restores_queue
 from archival.targets import is_partitioned
 
@@ -249,9 +250,23 @@ class PartitionHealthAdmin(admin.ModelAdmin):
                     "cap_size": _size(cap),
                 }
             )
+        tier_tables, bytes_per_frame = tiers_report(now=now)
+        tiers = [
+            {
+                "table": t,
+                "total_size": _size(t.total_bytes),
+                "cap_size": _size(t.size_cap_bytes),
+                "rate": _size(int(t.ingest_bytes_per_day)) if t.ingest_bytes_per_day else None,
+                "rows": [{"summary": summary, "size": _size(summary.bytes)} for summary in t.tiers],
+                "partitions": [{"p": p, "size": _size(p.bytes)} for p in t.partitions],
+            }
+            for t in tier_tables
+        ]
         context = {
             **self.admin_site.each_context(request),
             "title": "Partition health",
+            "tiers": tiers,
+            "bytes_per_frame": bytes_per_frame,
             "opts": self.model._meta,
             "tables": tables,
             "now": now,

@@ -8,7 +8,7 @@ from django.db.models import BigIntegerField, Case, Value, When
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
 from archival.choices import ArchiveAction, ArchiveState
@@ -16,6 +16,7 @@ from archival.conf import archival_setting
 from archival.models import ArchiveRun, RetentionPolicy
 from archival.selectors.partitions import tables_health
 from archival.selectors.retention import retention_plan, table_sizes
+from archival.selectors.tiers import tiers_report
 from archival.targets import RetentionTable
 from its_camera.api.auth import ApiKeyAuth
 from its_camera.api.pagination import CursorPage
@@ -102,6 +103,26 @@ class PartitionOut(Schema):
     restore_hold_until: datetime | None
 
 
+class TierOut(Schema):
+    tier: str
+    partitions: int
+    bytes: int
+    rows: int = Field(description="Exact for cold files, the planner's estimate in PostgreSQL.")
+    bytes_per_row: float | None
+    ratio_to_hot: float | None = Field(description="Bytes per row in this tier over bytes per row in the hot tier.")
+
+
+class TierPartitionOut(Schema):
+    name: str
+    tier: str
+    start: datetime | None
+    end: datetime | None
+    bytes: int
+    rows: int | None
+    bytes_per_row: float | None
+    ratio_to_hot: float | None = Field(description="Its size now over its size just before it was sealed.")
+
+
 class TableHealthOut(Schema):
     table: str
     partition_size: str
@@ -116,12 +137,23 @@ class TableHealthOut(Schema):
     wanted_ahead: int
     next_missing: datetime
     retention_cutoff: datetime | None
+    cold_after_days: int | None
+    tiers: list[TierOut]
+    bytes_all_tiers: int = Field(description="What the size cap counts: hot + sealed + cold.")
+    ingest_bytes_per_day: float | None
+    days_until_size_cap: float | None = Field(
+        description="At the current ingest rate, before partitions shrink by going cold (so a lower bound)."
+    )
     partitions: list[PartitionOut] | None = None
+    tier_partitions: list[TierPartitionOut] | None = None
 
 
 class PartitionHealthOut(Schema):
     generated_at: datetime
     ok: bool
+    bytes_per_frame: dict[str, float | None] = Field(
+        description="A frame with its detections, by tier: (frame bytes + detection bytes) / frames."
+    )
     tables: list[TableHealthOut]
 
 
@@ -140,10 +172,13 @@ def partition_health(request: HttpRequest, filters: Query[PartitionFilters]) -> 
     now = timezone.now()
     policies = {p.table: p for p in RetentionPolicy.objects.all()}
     tables = []
+    tier_tables, bytes_per_frame = tiers_report(now=now)
+    tiers_by_table = {t.table: t for t in tier_tables}
     for health in tables_health(now=now):
         if filters.table and health.table != filters.table.value:
             continue
         policy = policies.get(health.table)
+        tiers = tiers_by_table[health.table]
         tables.append(
             {
                 "table": health.table,
@@ -159,13 +194,24 @@ def partition_health(request: HttpRequest, filters: Query[PartitionFilters]) -> 
                 "wanted_ahead": health.wanted_ahead,
                 "next_missing": health.next_missing,
                 "retention_cutoff": policy.cutoff(now) if policy and policy.enabled else None,
+                "cold_after_days": tiers.cold_after_days,
+                "tiers": [tier.__dict__ for tier in tiers.tiers],
+                "bytes_all_tiers": tiers.total_bytes,
+                "ingest_bytes_per_day": tiers.ingest_bytes_per_day,
+                "days_until_size_cap": tiers.days_until_size_cap,
                 "partitions": [{**d.__dict__, "restore_hold_until": d.hold_until} for d in health.partitions]
+                if filters.details
+                else None,
+                "tier_partitions": [
+                    {**p.__dict__, "bytes_per_row": p.bytes_per_row, "ratio_to_hot": p.ratio_to_hot}
+                    for p in tiers.partitions
+                ]
                 if filters.details
                 else None,
             }
         )
     ok = all(not t["current_partition_missing"] and not t["default_partition_has_rows"] for t in tables)
-    return {"generated_at": now, "ok": ok, "tables": tables}
+    return {"generated_at": now, "ok": ok, "bytes_per_frame": bytes_per_frame, "tables": tables}
 
 
 class RetentionPolicyOut(Schema):

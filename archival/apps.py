@@ -11,3 +11,8 @@ class ArchivalConfig(AppConfig):
         from telemetry.services.partitions import register_partition_floor
 
         register_partition_floor(retention_floors)
+
+        from archival.storage import archive_storage
+        from telemetry.selectors.cold import register_cold_storage
+
+        register_cold_storage(archive_storage)

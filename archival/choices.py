@@ -16,6 +16,8 @@ class ArchiveAction(models.TextChoices):
     DROP = "drop", "Drop a partition (delete policy)"
     DELETE = "delete", "Delete rows in batches"
     RESTORE = "restore", "Restore an archive"
+    TIER = "tier", "Write a sealed partition cold (Parquet) and drop it"
+    DELETE_COLD = "delete_cold", "Delete a cold partition's file"
 
 
 class ArchiveReason(models.TextChoices):

@@ -39,6 +39,13 @@ class RetentionPolicy(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Partitioned tables only: past this size the oldest partitions go first (same path).",
     )
+    cold_after_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100 * 366)],
+        help_text="Partitioned tables: sealed partitions whose range ended this many days ago are written as "
+        "verified Parquet files and dropped from PostgreSQL (still readable; docs/storage.md). Empty: never.",
+    )
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -61,6 +68,10 @@ class RetentionPolicy(models.Model):
             return months_before(now, self.keep_for)
         return now - timedelta(days=self.keep_for)
 
+    def cutoff_days(self) -> int:
+        """Keep-for in days (a month counted as 28, the shortest), to compare with cold_after_days."""
+        return self.keep_for * (28 if self.keep_unit == KeepUnit.MONTHS else 1)
+
     def clean(self) -> None:
         errors = {}
         if self.table and not is_partitioned(self.table):
@@ -68,6 +79,10 @@ class RetentionPolicy(models.Model):
                 errors["method"] = "Export is for partitioned tables; plain tables are deleted in batches."
             if self.size_cap_bytes is not None:
                 errors["size_cap_bytes"] = "A size cap applies to partitioned tables only."
+            if self.cold_after_days is not None:
+                errors["cold_after_days"] = "Only partitioned tables have a cold tier."
+        if self.cold_after_days is not None and self.keep_for and self.cutoff_days() <= self.cold_after_days:
+            errors["cold_after_days"] = "Rows go cold before keep-for ends: make it shorter than keep-for."
         if errors:
             raise ValidationError(errors)
 

@@ -2,7 +2,9 @@
 job_failed alert); thin: each calls its service and says what it did.
 
 Schedules: migration 0003 creates the django-celery-beat entries, editable in the admin (Periodic tasks):
-ensure_partitions hourly, sweep_default_partitions every 15 minutes, apply_retention daily at 02:30 UTC.
+ensure_partitions hourly, sweep_default_partitions every 15 minutes, apply_retention daily at 02:30 UTC;
+migration 0006 adds seal_partitions every 15 minutes, tier_partitions hourly and verify_cold_files daily
+(docs/storage.md).
 """
 
 from datetime import datetime, timedelta
@@ -15,12 +17,17 @@ from archival.models import ArchiveRun
 from archival.services.archives import archive_restore
 from archival.services.partitions import default_partitions_sweep, partitions_ensure
 from archival.services.retention import retention_apply
+from archival.services.tiering import cold_files_verify, partitions_tier
 from its_camera.jobs import JobResult, beat_job
+from telemetry.services.tiering import partitions_seal
 
 ENSURE_PARTITIONS = "archival.tasks.ensure_partitions"
 APPLY_RETENTION = "archival.tasks.apply_retention"
 SWEEP_DEFAULT_PARTITIONS = "archival.tasks.sweep_default_partitions"
 RESTORE_ARCHIVE = "archival.tasks.restore_archive"
+SEAL_PARTITIONS = "archival.tasks.seal_partitions"
+TIER_PARTITIONS = "archival.tasks.tier_partitions"
+VERIFY_COLD_FILES = "archival.tasks.verify_cold_files"
 
 BUSY = "partition or retention work running elsewhere"
 
@@ -54,6 +61,32 @@ def sweep_default_partitions(*, now: datetime) -> JobResult:
         return JobResult(skipped=BUSY)
     summary = {r.table: {"found": r.found_rows, "moved": r.moved_rows, "left": r.remaining_rows} for r in results}
     return JobResult(rows=sum(r.moved_rows for r in results), summary=summary)
+
+
+@beat_job(name=SEAL_PARTITIONS, every=timedelta(minutes=15))
+def seal_partitions(*, now: datetime) -> JobResult:
+    """Seal partitions past their range and the late-row grace (telemetry.services.tiering.partitions_seal)."""
+    results = partitions_seal(now=now)
+    return JobResult(rows=len(results), summary={"sealed": [r.partition for r in results]})
+
+
+@beat_job(name=TIER_PARTITIONS, every=timedelta(hours=1))
+def tier_partitions(*, now: datetime) -> JobResult:
+    """Write due sealed partitions cold (archival.services.tiering.partitions_tier); a failed partition raises
+    `archival_failed` and fails the job."""
+    result = partitions_tier(now=now)
+    if result is None:
+        return JobResult(skipped=BUSY)
+    error = "; ".join(f"archive run {run.pk}: {run.error}" for run in result.failed)[:5000]
+    return JobResult(rows=result.summary()["rows"], summary=result.summary(), error=error, again=result.deferred > 0)
+
+
+@beat_job(name=VERIFY_COLD_FILES, every=timedelta(days=1))
+def verify_cold_files(*, now: datetime) -> JobResult:
+    """Re-read every cold file from the storage; a missing or corrupt one raises an alert naming its rows."""
+    failed = cold_files_verify(now=now)
+    error = "; ".join(f"{tier.partition}: {tier.verify_error}" for tier in failed)[:5000]
+    return JobResult(rows=len(failed), summary={"failed": [tier.partition for tier in failed]}, error=error)
 
 
 @shared_task(name=RESTORE_ARCHIVE)

@@ -10,7 +10,7 @@ creates the partitions and 100 cameras, and generates the rows once: 100 cameras
 into the same (truncated) tables, one transaction per batch writing frames and detections:
 
 - service: telemetry.services.ingest.frames_ingest on decoded batches (camera check, summary fields,
-  binary COPY of frames + JSONB + detections, last_seen_at update);
+  binary COPY of detections + frames, last_seen_at update);
 - psql \\copy: the same rows as CSV files, `\\copy` into the same tables by one psql process (the reference);
 - bulk_create: Django's bulk_create of the same rows (a subset: it is slow);
 - raw COPY: a bare psycopg connection doing binary COPY of prebuilt rows (the floor for batch latency);
@@ -26,7 +26,6 @@ import csv
 import gc
 import http.client
 import io
-import json
 import os
 import socket
 import subprocess
@@ -64,10 +63,10 @@ BATCH = 2000
 FRAME_COLUMNS = [
     "camera_id", "timestamp", "frame_number", "processing_status", "processing_time_ms", "width", "height",
     "quality_score", "detection_count", "vehicle_count", "person_count", "bicycle_count", "max_confidence",
-    "detections",
 ]  # fmt: skip
 DETECTION_COLUMNS = [
     "camera_id", "timestamp", "object_type", "confidence", "bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", "track_id",
+    "attributes",
 ]  # fmt: skip
 
 
@@ -223,8 +222,7 @@ def run_psql(workload: Workload, script: Path) -> Rate:
 
 
 def frame_fields(row: tuple) -> dict[str, Any]:
-    values = (*row[:-1], json.loads(bytes(row[-1])))
-    return dict(zip(FRAME_COLUMNS, values, strict=True))
+    return dict(zip(FRAME_COLUMNS, row, strict=True))
 
 
 def run_bulk_create(workload: Workload, batches: int) -> Rate:
@@ -274,7 +272,6 @@ def raw_copy(conn: psycopg.Connection, frame_rows: list[tuple], detection_rows: 
                     "int2",
                     "int2",
                     "float8",
-                    "jsonb",
                 ]
             )
             for row in frame_rows:
@@ -283,7 +280,7 @@ def raw_copy(conn: psycopg.Connection, frame_rows: list[tuple], detection_rows: 
             columns = ", ".join(f'"{c}"' for c in DETECTION_COLUMNS)
             with cursor.copy(f"COPY detections ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(
-                    ["uuid", "timestamptz", "text", "float8", "float8", "float8", "float8", "float8", "int8"]
+                    ["uuid", "timestamptz", "text", "float8", "float8", "float8", "float8", "float8", "int8", "jsonb"]
                 )
                 for row in detection_rows:
                     copy.write_row(row)

@@ -171,7 +171,9 @@ class FrameOut(Schema):
     person_count: int
     bicycle_count: int
     max_confidence: float | None
-    detections: list[dict[str, Any]]
+    detections: list[dict[str, Any]] = Field(
+        description="The frame's detections as the sender sent them (extra keys included), in the order sent."
+    )
 
 
 class FrameFilters(Schema):
@@ -277,6 +279,10 @@ def frames_status(request: HttpRequest) -> HttpResponse:
     auth=read_auth,
     response=list[FrameOut],
     summary="Frames of one camera in a time range, newest first",
+    description=(
+        "Answers the same rows in the same order whichever storage tiers (hot, sealed, cold) the range spans; "
+        "503 when a cold file the range needs cannot be read (its partitions are named)."
+    ),
 )
 @paginate(CursorPage, ordering=("-timestamp", "-id"))
 def frames_list(request: HttpRequest, filters: Query[FrameFilters]) -> Any:

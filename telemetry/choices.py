@@ -27,3 +27,13 @@ class PartitionSize(models.TextChoices):
 VEHICLE_OBJECT_TYPES = frozenset({"car", "truck", "bus", "motorcycle", "van", "trailer", "vehicle"})
 PERSON_OBJECT_TYPES = frozenset({"person", "pedestrian"})
 BICYCLE_OBJECT_TYPES = frozenset({"bicycle", "cyclist"})
+
+
+class StorageTier(models.TextChoices):
+    """Where a partition's rows live (docs/storage.md). Hot: still receiving rows, only the indexes ingest and
+    recent reads need. Sealed: past its range and the late-row grace; frozen, analyzed, its read indexes built.
+    Cold: a verified Parquet file in the archive storage; the PostgreSQL partition is gone."""
+
+    HOT = "hot"
+    SEALED = "sealed"
+    COLD = "cold"

@@ -101,3 +101,23 @@ def default_partition_collector() -> Iterable[Metric]:
             cursor.cursor.execute(query)
             family.add_metric([table.table], cursor.cursor.fetchone()[0])
     yield family
+
+
+@metrics.register_collector("storage")
+def storage_collector() -> Iterable[Metric]:
+    """Bytes and rows of every telemetry table by storage tier (catalog and PartitionTier rows only)."""
+    from telemetry.choices import StorageTier
+    from telemetry.selectors.tiers import storage_by_table
+
+    size = metrics.gauge_family(
+        "its_storage_bytes", "Bytes stored by table and tier (hot, sealed, cold).", ["table", "tier"]
+    )
+    rows = metrics.gauge_family(
+        "its_storage_rows", "Rows stored by table and tier (planner estimates for PostgreSQL tiers).", ["table", "tier"]
+    )
+    for table in storage_by_table(now=timezone.now()):
+        for tier in StorageTier.values:
+            size.add_metric([table.table, tier], table.bytes(tier))
+            rows.add_metric([table.table, tier], table.rows(tier))
+    yield size
+    yield rows

@@ -11,6 +11,8 @@ from archival.choices import ArchiveAction, ArchiveReason, RetentionMethod
 from archival.models import RetentionPolicy
 from archival.selectors.partitions import PartitionDetail, partition_details
 from archival.targets import PLAIN_TABLES, PlainTable, is_partitioned
+from telemetry.choices import StorageTier
+from telemetry.models import PartitionTier
 from telemetry.partitioning import partitioned_tables, period_start
 
 __all__ = [
@@ -70,14 +72,40 @@ def table_sizes() -> dict[str, int]:
         return {name: int(size) for name, size in cursor.fetchall()}
 
 
+def _cold_details(table: str) -> list[PartitionDetail]:
+    """Cold partitions as retention sees them: a range and the bytes of its file (every tier counts)."""
+    return [
+        PartitionDetail(
+            name=tier.partition,
+            start=tier.range_start,
+            end=tier.range_end,
+            is_default=False,
+            total_bytes=tier.bytes or 0,
+            estimated_rows=tier.rows,
+            last_analyze=None,
+            comment="",
+        )
+        for tier in PartitionTier.objects.filter(table=table, tier=StorageTier.COLD).order_by("range_start")
+    ]
+
+
 def _partition_actions(
-    policy: RetentionPolicy, details: list[PartitionDetail], *, now: datetime, cutoff: datetime, limit: int
+    policy: RetentionPolicy,
+    details: list[PartitionDetail],
+    *,
+    now: datetime,
+    cutoff: datetime,
+    limit: int,
+    cold: list[PartitionDetail] | None = None,
 ) -> tuple[list[PlannedAction], int, list[str]]:
-    action = ArchiveAction.EXPORT if policy.method == RetentionMethod.EXPORT else ArchiveAction.DROP
-    ranged = [d for d in details if not d.is_default and d.start is not None and d.end is not None]
+    attached_action = ArchiveAction.EXPORT if policy.method == RetentionMethod.EXPORT else ArchiveAction.DROP
+    cold = cold or []
+    # A range can be cold and attached at once (late rows waiting to be merged): the attached part is dropped
+    # with the file.
+    ranged = [d for d in details if not d.is_default and d.start is not None and d.end is not None] + cold
     held = [d.name for d in ranged if d.hold_until is not None and d.hold_until > now]
-    candidates = [d for d in ranged if d.name not in held]
-    table_bytes = sum(d.total_bytes for d in details)
+    candidates = sorted((d for d in ranged if d.name not in held), key=lambda d: d.start)  # type: ignore[arg-type,return-value]
+    table_bytes = sum(d.total_bytes for d in details) + sum(d.total_bytes for d in cold)
     chosen: list[tuple[PartitionDetail, str]] = [(d, ArchiveReason.EXPIRED) for d in candidates if d.end <= cutoff]  # type: ignore[operator]
     if policy.size_cap_bytes:
         # Past the cap, the oldest whole-past partitions go too (exported first, like expired ones); the
@@ -96,7 +124,7 @@ def _partition_actions(
         PlannedAction(
             policy=policy.name,
             table=policy.table,
-            action=action,
+            action=ArchiveAction.DELETE_COLD if any(detail is d for d in cold) else attached_action,
             reason=reason,
             partition=detail.name,
             start=detail.start,
@@ -139,7 +167,12 @@ def retention_plan(*, now: datetime, policies: list[RetentionPolicy] | None = No
         cutoff = policy.cutoff(now)
         if is_partitioned(policy.table):
             actions, table_bytes, held = _partition_actions(
-                policy, partition_details(policy.table), now=now, cutoff=cutoff, limit=limit
+                policy,
+                partition_details(policy.table),
+                now=now,
+                cutoff=cutoff,
+                limit=limit,
+                cold=_cold_details(policy.table),
             )
             plans.append(PolicyPlan(policy=policy, cutoff=cutoff, actions=actions, table_bytes=table_bytes, held=held))
             continue

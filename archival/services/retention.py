@@ -14,6 +14,7 @@ from archival.conf import archival_setting
 from archival.models import ArchiveRun, RetentionPolicy
 from archival.selectors.retention import PolicyPlan, retention_plan
 from archival.services.archives import partition_retire
+from archival.services.tiering import cold_file_delete
 from archival.targets import PLAIN_TABLES, PlainTable, is_partitioned
 from cameras.choices import AlertKind, AlertSeverity
 from cameras.services.alerts import alert_raise, alert_resolve
@@ -100,7 +101,8 @@ def _mark_interrupted_runs() -> int:
     """Runs still RUNNING while we hold the retention lock were left by a worker that died mid-run. Their
     transaction was rolled back by PostgreSQL, so their partition is intact; say so."""
     return ArchiveRun.objects.filter(
-        state=ArchiveState.RUNNING, action__in=[ArchiveAction.EXPORT, ArchiveAction.DROP, ArchiveAction.DELETE]
+        state=ArchiveState.RUNNING,
+        action__in=[ArchiveAction.EXPORT, ArchiveAction.DROP, ArchiveAction.DELETE, ArchiveAction.TIER],
     ).update(
         state=ArchiveState.FAILED,
         finished_at=timezone.now(),
@@ -128,6 +130,10 @@ def _apply_policy(
         assert action.start is not None
         assert action.end is not None
         progress(f"{stage} ({action.action} {action.partition})", len(runs), len(this_run))
+        if action.action == ArchiveAction.DELETE_COLD:
+            runs.append(cold_file_delete(policy=policy, partition=action.partition, reason=action.reason))
+            progress(f"{stage} ({runs[-1].state} {action.partition})", len(runs), len(this_run))
+            continue
         run = partition_retire(
             policy=policy,
             partition=action.partition,

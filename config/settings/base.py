@@ -208,6 +208,17 @@ TELEMETRY_PARTITIONS_AHEAD = {"hourly": 48, "daily": 14, "weekly": 4, "monthly":
 TELEMETRY_PARTITIONS_BEHIND = env.int("TELEMETRY_PARTITIONS_BEHIND", default=1)
 TELEMETRY_IDEMPOTENCY_KEY_TTL_HOURS = env.int("TELEMETRY_IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 PSQLEXTRA_PARTITIONING_MANAGER = "telemetry.partitioning.manager"
+# Storage tiers (docs/storage.md): a partition is hot until its range ended this long ago (late rows still
+# arrive: camera clocks, retried batches), then the seal job seals it. Sealed partitions get, besides the
+# parent's indexes, the lookups named here (telemetry.services.tiering.SEALED_INDEXES); no API query needs
+# them, so none are built unless an operator asks.
+TELEMETRY_LATE_ROW_GRACE_MINUTES = env.int("TELEMETRY_LATE_ROW_GRACE_MINUTES", default=120)
+TELEMETRY_SEALED_INDEXES = {
+    "frame_metadata": env.list("TELEMETRY_FRAMES_SEALED_INDEXES", default=[]),
+    "detections": env.list("TELEMETRY_DETECTIONS_SEALED_INDEXES", default=[]),
+    "system_metrics": env.list("TELEMETRY_METRICS_SEALED_INDEXES", default=[]),
+}
+TELEMETRY_SEAL_MAX_PARTITIONS_PER_RUN = env.int("TELEMETRY_SEAL_MAX_PARTITIONS_PER_RUN", default=8)
 
 # --- Live events and metrics (see docs/live.md and docs/observability.md) ---------------------
 LIVE_EVENTS_REDIS_URL = env("LIVE_EVENTS_REDIS_URL", default="")  # empty: REDIS_URL

@@ -13,6 +13,7 @@ from .rollups import (
     RollupScope,
     RollupWatermark,
 )
+from .tiers import PartitionTier
 
 __all__ = [
     "NIL_SCOPE_ID",
@@ -27,6 +28,7 @@ __all__ = [
     "FrameMetadataRecord",
     "FrameMinuteRollup",
     "IdempotencyKey",
+    "PartitionTier",
     "RollupScope",
     "RollupWatermark",
     "SystemMetric",

@@ -1,4 +1,4 @@
-from django.contrib.postgres.indexes import BrinIndex, GistIndex
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import F, Func, Q
 from psqlextra.models import PostgresPartitionedModel
@@ -37,6 +37,12 @@ class Detection(PostgresPartitionedModel):
     bbox_x2 = models.FloatField()
     bbox_y2 = models.FloatField()
     track_id = models.BigIntegerField(null=True, blank=True)
+    attributes = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="What the sender added beyond the normalized columns (NULL when nothing): the detection is "
+        "returned as sent by telemetry.services.batches.detection_document.",
+    )
 
     class PartitioningMeta:
         method = PostgresPartitioningMethod.RANGE
@@ -44,15 +50,12 @@ class Detection(PostgresPartitionedModel):
 
     class Meta:
         db_table = "detections"
+        # Only what ingest and the API's reads need, on every partition (hot ones included): each index here
+        # is paid for by every inserted row. Lookups no API query makes (type/confidence, bbox, track) are
+        # built per sealed partition when configured (telemetry/tiering.py, docs/storage.md).
         indexes = [
-            models.Index(fields=["object_type", "confidence"], name="idx_detections_type_confidence"),
-            GistIndex(detection_box(), name="idx_detections_bbox_gist"),
-            # Only tracked objects are looked up by track; untracked rows cost this index nothing.
-            models.Index(
-                fields=["camera", "track_id", "timestamp"],
-                name="idx_detections_track",
-                condition=Q(track_id__isnull=False),
-            ),
+            # A frame's detections: one camera, one timestamp (or a page of them).
+            models.Index(fields=["camera", "timestamp"], name="idx_detections_camera_ts"),
             # The detection rollups read a time window across all cameras (see FrameMetadata).
             BrinIndex(fields=["timestamp"], name="idx_detections_ts_brin", pages_per_range=32),
         ]
@@ -77,6 +80,7 @@ class DetectionRecord(models.Model):
     bbox_x2 = models.FloatField()
     bbox_y2 = models.FloatField()
     track_id = models.BigIntegerField(null=True)
+    attributes = models.JSONField(null=True)
 
     class Meta:
         managed = False

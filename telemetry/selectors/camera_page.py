@@ -21,6 +21,7 @@ from cameras.choices import ACTIVE_ALERT_STATES
 from cameras.models import Alert, Camera
 from its_camera.db.routers import replica_reads
 from telemetry.models import DetectionHourlyRollup, FrameHourlyRollup, FrameMetadata, RollupScope, SystemMetric
+from telemetry.selectors.timeline import frame_detections
 
 __all__ = ["CameraPage", "camera_page", "promised_fps"]
 
@@ -101,15 +102,17 @@ def camera_page(*, camera: Camera, now: datetime) -> CameraPage:
         .filter(Q(opened_at__gte=since) | Q(state__in=ACTIVE_ALERT_STATES) | Q(resolved_at__gte=since))
         .order_by("-opened_at")[:MAX_ALERTS]
     )
-    frames = [
-        {**row, "detections": _detections(row["detections"])}
-        for row in FrameMetadata.objects.filter(camera_id=camera.pk, timestamp__gte=since, timestamp__lte=now)
+    latest = list(
+        FrameMetadata.objects.filter(camera_id=camera.pk, timestamp__gte=since, timestamp__lte=now)
         .order_by("-timestamp")
         .values(
             "timestamp", "frame_number", "processing_status", "processing_time_ms", "detection_count",
-            "vehicle_count", "person_count", "bicycle_count", "max_confidence", "detections",
+            "vehicle_count", "person_count", "bicycle_count", "max_confidence",
         )[:MAX_FRAMES]
-    ]  # fmt: skip
+    )  # fmt: skip
+    # A frame's detections are stored once, as detection rows (docs/storage.md): one query for the page.
+    sent = frame_detections(camera_id=camera.pk, timestamps=[row["timestamp"] for row in latest])
+    frames = [{**row, "detections": _detections(sent.get(row["timestamp"], []))} for row in latest]
 
     promised = promised_fps(camera.config)
     object_types = sorted({row["object_type"] for row in detection_rows})

@@ -2,9 +2,10 @@
 
 msgspec decodes and validates a 2,000-frame batch in C in about the time orjson takes only to parse it
 (docs/telemetry.md), and its errors carry the JSON path (`$[3].detections[0].confidence`), which is how
-a 422 names the row and the field. Each frame's `detections` array is kept as the raw bytes received:
-they go to the frame's JSONB column as they are (no re-encoding, unknown keys kept) and are decoded a
-second time, typed, into detection rows.
+a 422 names the row and the field. Each frame's `detections` array is decoded, typed, into detection rows;
+whatever a detection carries beyond the normalized keys (model-specific attributes, a spelling of
+`object_type` other than lower case, an explicit `"track_id": null`) is kept as that detection's
+`attributes` JSON, so the detection can be returned exactly as it was sent (docs/storage.md).
 """
 
 import json
@@ -30,6 +31,8 @@ __all__ = [
     "FrameStatusIn",
     "MetricIn",
     "RowError",
+    "detection_attributes",
+    "detection_document",
     "frame_statuses_decode",
     "frames_decode",
     "metrics_decode",
@@ -131,10 +134,25 @@ def frame_document_type() -> type:
     )
 
 
+# The keys a detection row stores in its own columns; anything else a sender adds goes to `attributes`.
+NORMALIZED_DETECTION_KEYS = frozenset({"object_type", "confidence", "bbox", "track_id"})
+
+
+class StrictDetectionIn(DetectionIn, forbid_unknown_fields=True):
+    """DetectionIn refusing unknown keys: the fast path decodes with it, and only a frame whose detections
+    carry more than the normalized keys is decoded a second time, as plain JSON, for its attributes."""
+
+
+Attributes = bytes | None  # a detection's extra keys as a JSON object, or None when it has none
+
+
 @dataclass
 class FrameBatch:
     frames: list[FrameIn]
     detections: list[list[DetectionIn]]  # detections[i] belong to frames[i]
+    # attributes[i] is None when no detection of frames[i] carries extra keys (the usual case), else one
+    # entry per detection.
+    attributes: list[list[Attributes] | None] | None = None
 
     @property
     def detection_count(self) -> int:
@@ -144,6 +162,9 @@ class FrameBatch:
 _frames_decoder = msgspec.json.Decoder(list[FrameIn])
 _frame_line_decoder = msgspec.json.Decoder(FrameIn)
 _detections_decoder = msgspec.json.Decoder(list[DetectionIn])
+_strict_detections_decoder = msgspec.json.Decoder(list[StrictDetectionIn])
+_plain_decoder = msgspec.json.Decoder(list[dict[str, Any]])
+_encode = msgspec.json.encode
 _metrics_decoder = msgspec.json.Decoder(list[MetricIn])
 _metric_line_decoder = msgspec.json.Decoder(MetricIn)
 _statuses_decoder = msgspec.json.Decoder(list[FrameStatusIn])
@@ -306,20 +327,38 @@ def frames_decode(body: bytes, *, ndjson: bool = False, now: datetime | None = N
     max_json = settings.TELEMETRY_MAX_JSON_BYTES
     max_detections = settings.TELEMETRY_MAX_DETECTIONS_PER_FRAME
     detections: list[list[DetectionIn]] = []
+    attributes: list[list[Attributes] | None] | None = None
     seen: set[tuple[uuid.UUID, datetime]] = set()
     for index, frame in enumerate(frames):
         raw = frame.detections
         if len(raw) > max_json:
             message = f"The detections JSON is {len(raw)} bytes; the limit is {max_json}."
             raise BatchRejected(422, "Invalid batch", [RowError(index, "detections", message)])
+        extras: list[Attributes] | None = None
+        decoded: list[DetectionIn]
         try:
-            decoded = _detections_decoder.decode(raw)
+            try:
+                decoded = _strict_detections_decoder.decode(raw)  # type: ignore[assignment]
+            except msgspec.ValidationError:
+                # An unknown key, or an invalid value: the lenient decode raises again for the latter.
+                decoded = _detections_decoder.decode(raw)
+                extras = detection_attributes(raw)
         except msgspec.ValidationError as exc:
             raise BatchRejected(
                 422, "Invalid batch", [_row_error(exc, row_offset=index, field_prefix="detections")]
             ) from None
         except RecursionError:
             raise _too_deep(index, "detections") from None
+        if extras is None and _needs_attributes(raw, decoded):
+            extras = detection_attributes(raw)
+        if extras is not None and not any(extras):
+            extras = None
+        if extras is not None:
+            if attributes is None:
+                attributes = [None] * index
+            attributes.append(extras)
+        elif attributes is not None:
+            attributes.append(None)
         if len(decoded) > max_detections:
             message = f"{len(decoded)} detections; the limit is {max_detections} per frame."
             raise BatchRejected(422, "Invalid batch", [RowError(index, "detections", message)])
@@ -333,7 +372,53 @@ def frames_decode(body: bytes, *, ndjson: bool = False, now: datetime | None = N
         for index, frame in enumerate(frames):
             if _detections_too_deep(frame.detections, detections[index]):
                 raise _too_deep(index, "detections")
-    return FrameBatch(frames=frames, detections=detections)
+    return FrameBatch(frames=frames, detections=detections, attributes=attributes)
+
+
+def _needs_attributes(raw: msgspec.Raw, decoded: list[DetectionIn]) -> bool:
+    """Whether a detection without unknown keys still holds something the columns do not give back: an
+    `object_type` not in lower case (the column holds it lowered) or an explicit `"track_id": null`."""
+    untracked = False
+    for detection in decoded:
+        object_type = detection.object_type
+        if not object_type.islower() and object_type != object_type.lower():
+            return True
+        untracked = untracked or detection.track_id is None
+    # An absent track_id and an explicit null decode alike: only then look at the text (a cheap byte search).
+    return untracked and b"null" in bytes(raw)
+
+
+def detection_attributes(raw: bytes | msgspec.Raw) -> list[Attributes]:
+    """For each detection of a frame's raw `detections` JSON, what its columns do not hold, as a JSON
+    object (or None): keys other than the normalized ones, `object_type` as sent when it is not lower
+    case, and `track_id` when it was sent as null. `detection_document` puts them back."""
+    result: list[Attributes] = []
+    for document in _plain_decoder.decode(raw):
+        extra = {key: value for key, value in document.items() if key not in NORMALIZED_DETECTION_KEYS}
+        object_type = document.get("object_type")
+        if isinstance(object_type, str) and object_type != object_type.lower():
+            extra["object_type"] = object_type
+        if "track_id" in document and document["track_id"] is None:
+            extra["track_id"] = None
+        result.append(_encode(extra) if extra else None)
+    return result
+
+
+def detection_document(
+    *,
+    object_type: str,
+    confidence: float,
+    bbox: tuple[float, float, float, float],
+    track_id: int | None,
+    attributes: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A detection as its sender sent it, from its columns and its attributes (see detection_attributes)."""
+    document: dict[str, Any] = {"object_type": object_type, "confidence": confidence, "bbox": list(bbox)}
+    if track_id is not None:
+        document["track_id"] = track_id
+    if attributes:
+        document.update(attributes)
+    return document
 
 
 def metrics_decode(body: bytes, *, ndjson: bool = False, now: datetime | None = None) -> list[MetricIn]:

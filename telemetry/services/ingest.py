@@ -1,9 +1,11 @@
-"""Write telemetry batches with COPY: frames, their raw JSONB result and their detection rows in one
-transaction, through Django's own connection (so `transaction.atomic()` and the test database apply).
+"""Write telemetry batches with COPY: frames and their detection rows in one transaction, through Django's
+own connection (so `transaction.atomic()` and the test database apply).
 
 Binary COPY with psycopg's `write_row` is the fastest path measured here (docs/telemetry.md): about
 1.2 times `psql \\copy` of the same rows as CSV. Values go out exactly as decoded (UUID, aware datetime,
-float); the detections JSON goes to the JSONB column as the bytes received.
+float). A frame's detections are stored once, as detection rows: whatever a detection carries beyond the
+normalized columns goes to its `attributes` JSONB as encoded at decode time (NULL when nothing), so reads
+give back what was sent (docs/storage.md).
 """
 
 import hashlib
@@ -55,7 +57,6 @@ FRAME_COLUMNS = (
     ("person_count", "int2"),
     ("bicycle_count", "int2"),
     ("max_confidence", "float8"),
-    ("detections", "jsonb"),
 )
 DETECTION_COLUMNS = (
     ("camera_id", "uuid"),
@@ -67,6 +68,7 @@ DETECTION_COLUMNS = (
     ("bbox_x2", "float8"),
     ("bbox_y2", "float8"),
     ("track_id", "int8"),
+    ("attributes", "jsonb"),
 )
 
 
@@ -260,11 +262,15 @@ def _detection_rows(batch: FrameBatch, summaries: list[FrameSummary]) -> Iterato
     10,000 detections never sit in memory as 10,000 live tuples feeding the cyclic GC."""
     vehicles, persons, bicycles = VEHICLE_OBJECT_TYPES, PERSON_OBJECT_TYPES, BICYCLE_OBJECT_TYPES
     add_summary = summaries.append
-    for frame, detections in zip(batch.frames, batch.detections, strict=True):
+    no_attributes: list[bytes | None] = []
+    all_attributes = batch.attributes or [None] * len(batch.frames)
+    for frame, detections, frame_attributes in zip(batch.frames, batch.detections, all_attributes, strict=True):
         camera_id, moment = frame.camera_id, frame.timestamp
         vehicle_count = person_count = bicycle_count = 0
         max_confidence = None
-        for detection in detections:
+        if frame_attributes is None and len(no_attributes) < len(detections):
+            no_attributes = [None] * len(detections)
+        for detection, attributes in zip(detections, frame_attributes or no_attributes, strict=False):
             object_type = detection.object_type.lower()
             if object_type in vehicles:
                 vehicle_count += 1
@@ -276,7 +282,7 @@ def _detection_rows(batch: FrameBatch, summaries: list[FrameSummary]) -> Iterato
             if max_confidence is None or confidence > max_confidence:
                 max_confidence = confidence
             x1, y1, x2, y2 = detection.bbox
-            yield (camera_id, moment, object_type, confidence, x1, y1, x2, y2, detection.track_id)
+            yield (camera_id, moment, object_type, confidence, x1, y1, x2, y2, detection.track_id, attributes)
         add_summary((vehicle_count, person_count, bicycle_count, max_confidence))
 
 
@@ -299,7 +305,6 @@ def _frame_rows(batch: FrameBatch, summaries: list[FrameSummary]) -> Iterator[tu
             persons,
             bicycles,
             max_confidence,
-            frame.detections,
         )
 
 
@@ -329,8 +334,8 @@ def frames_ingest(*, batch: FrameBatch, idempotency: IdempotencyRequest | None =
 
     Checks the batch's cameras with one query (422 naming the row of each unknown camera), then in one
     transaction: claims the idempotency key (a retry returns the first answer and writes nothing), COPYs
-    the frames (summary fields derived from the detections, raw detections JSON into JSONB) and the
-    detection rows, stores the answer with the key, and moves each camera's last_seen_at forward once
+    the detection rows (extra keys into `attributes`) and the frames (summary fields derived from the
+    detections), stores the answer with the key, and moves each camera's last_seen_at forward once
     (not once per frame). A frame whose timestamp has no partition lands in the DEFAULT partition.
 
     Raises BatchRejected (422 unknown camera or key reused with another body, 409 frame already stored).

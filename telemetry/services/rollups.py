@@ -43,6 +43,7 @@ from its_camera.progress import ProgressCallback, progress_noop
 from telemetry.models import NIL_SCOPE_ID, RollupWatermark
 from telemetry.rollup_conf import rollup_setting
 from telemetry.selectors.analytics import rollup_lag
+from telemetry.selectors.cold import cold_partitions, cold_rows_csv
 from telemetry.selectors.partitions import partition_ranges
 
 __all__ = [
@@ -168,7 +169,36 @@ def _upsert_set(columns: list[str]) -> sql.Composable:
     return sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(column)) for column in columns)
 
 
-def _frames_from_raw(table: str, unit: str, *, histogram: bool) -> sql.Composed:
+FRAME_SOURCE_COLUMNS = ["camera_id", "timestamp", "processing_status", "processing_time_ms", "detection_count"]
+DETECTION_SOURCE_COLUMNS = ["camera_id", "timestamp", "object_type", "confidence"]
+
+
+def _raw_source(table: str, columns: list[str], start: datetime, end: datetime) -> sql.Composable:
+    """What the rollups read for `table` in [start, end): the table itself, or, when part of the range is cold,
+    the table together with the cold rows of the range loaded into a temporary table (dropped at commit), so
+    a rebuild of a cold range gives the same rollups as before it went cold (never rollups of nothing)."""
+    tiers = cold_partitions(table=table, since=start, until=end)
+    if not tiers:
+        return sql.Identifier(table)
+    temporary = f"cold_rows_{table}"
+    listed = sql.SQL(", ").join(map(sql.Identifier, columns))
+    with connection.cursor() as cursor:
+        pg = cursor.cursor
+        pg.execute(
+            sql.SQL("CREATE TEMPORARY TABLE IF NOT EXISTS {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+                sql.Identifier(temporary), listed, sql.Identifier(table)
+            )
+        )
+        pg.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(temporary)))
+        with pg.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(sql.Identifier(temporary), listed)) as copy:
+            for chunk in cold_rows_csv(tiers, columns=columns, since=start, until=end):
+                copy.write(chunk)
+    return sql.SQL("(SELECT {columns} FROM {table} UNION ALL SELECT {columns} FROM {temporary})").format(
+        columns=listed, table=sql.Identifier(table), temporary=sql.Identifier(temporary)
+    )
+
+
+def _frames_from_raw(table: str, unit: str, *, histogram: bool, source: sql.Composable) -> sql.Composed:
     """Re-aggregate `table`'s buckets of `unit` from frame_metadata rows in [start, end)."""
     columns = ["scope", "scope_id", "camera_id", "zone_id", "bucket", *_FRAME_VALUES, "refreshed_at"]
     histogram_ctes: sql.Composable = sql.SQL("")
@@ -203,7 +233,7 @@ def _frames_from_raw(table: str, unit: str, *, histogram: bool) -> sql.Composed:
         WITH raw AS (
             SELECT frames.camera_id, cameras.zone_id, date_trunc({unit}, frames."timestamp", 'UTC') AS bucket,
                    frames.processing_status, frames.processing_time_ms, frames.detection_count
-            FROM frame_metadata AS frames LEFT JOIN cameras ON cameras.id = frames.camera_id
+            FROM {source} AS frames LEFT JOIN cameras ON cameras.id = frames.camera_id
             WHERE frames."timestamp" >= %(start)s AND frames."timestamp" < %(end)s
         ),
         grouped AS (
@@ -231,6 +261,7 @@ def _frames_from_raw(table: str, unit: str, *, histogram: bool) -> sql.Composed:
         """
     ).format(
         unit=sql.Literal(unit),
+        source=source,
         scope_columns=_SCOPE_COLUMNS,
         values=sql.SQL(", ").join(map(sql.Identifier, _FRAME_VALUES)),
         totals_values=sql.SQL(", ").join(sql.Identifier("totals", column) for column in _FRAME_VALUES),
@@ -243,7 +274,7 @@ def _frames_from_raw(table: str, unit: str, *, histogram: bool) -> sql.Composed:
     )
 
 
-def _detections_from_raw(table: str, unit: str) -> sql.Composed:
+def _detections_from_raw(table: str, unit: str, *, source: sql.Composable) -> sql.Composed:
     columns = ["scope", "scope_id", "camera_id", "zone_id", "bucket", "object_type", "detections", "confidence_sum"]
     return sql.SQL(
         """
@@ -251,7 +282,7 @@ def _detections_from_raw(table: str, unit: str) -> sql.Composed:
             SELECT detections.camera_id, cameras.zone_id,
                    date_trunc({unit}, detections."timestamp", 'UTC') AS bucket,
                    detections.object_type, detections.confidence
-            FROM detections LEFT JOIN cameras ON cameras.id = detections.camera_id
+            FROM {source} AS detections LEFT JOIN cameras ON cameras.id = detections.camera_id
             WHERE detections."timestamp" >= %(start)s AND detections."timestamp" < %(end)s
         ),
         grouped AS (
@@ -272,6 +303,7 @@ def _detections_from_raw(table: str, unit: str) -> sql.Composed:
         """
     ).format(
         unit=sql.Literal(unit),
+        source=source,
         table=sql.Identifier(table),
         columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
         scope_columns=_SCOPE_COLUMNS,
@@ -489,11 +521,14 @@ def rollups_refresh_window(
     day_range = {"start": _floor(start, DAY), "end": _ceil(end, DAY)}
     frames_minute, frames_hour = "telemetry_rollup_frames_minute", "telemetry_rollup_frames_hour"
     detections_minute, detections_hour = "telemetry_rollup_detections_minute", "telemetry_rollup_detections_hour"
+    # The hour range holds the minute range: cold rows of the widest one are loaded once.
+    frames = _raw_source("frame_metadata", FRAME_SOURCE_COLUMNS, hour_range["start"], hour_range["end"])
+    detections = _raw_source("detections", DETECTION_SOURCE_COLUMNS, hour_range["start"], hour_range["end"])
     plan = [
-        (frames_minute, _frames_from_raw(frames_minute, "minute", histogram=False), minute_range),
-        (frames_hour, _frames_from_raw(frames_hour, "hour", histogram=True), hour_range),
-        (detections_minute, _detections_from_raw(detections_minute, "minute"), minute_range),
-        (detections_hour, _detections_from_raw(detections_hour, "hour"), hour_range),
+        (frames_minute, _frames_from_raw(frames_minute, "minute", histogram=False, source=frames), minute_range),
+        (frames_hour, _frames_from_raw(frames_hour, "hour", histogram=True, source=frames), hour_range),
+        (detections_minute, _detections_from_raw(detections_minute, "minute", source=detections), minute_range),
+        (detections_hour, _detections_from_raw(detections_hour, "hour", source=detections), hour_range),
         # Days last: they are read from the hour rows just written.
         ("telemetry_rollup_frames_day", _frame_days_from_hours(), day_range),
         ("telemetry_rollup_detections_day", _DETECTION_DAYS_FROM_HOURS, day_range),

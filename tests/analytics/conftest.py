@@ -57,8 +57,8 @@ def insert_frames(
     with connection.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO frame_metadata (camera_id, timestamp, frame_number, processing_status, processing_time_ms, "
-            "detection_count, vehicle_count, person_count, bicycle_count, detections) "
-            "VALUES (%s, %s, 0, %s, %s, %s, 0, 0, 0, '[]')",
+            "detection_count, vehicle_count, person_count, bicycle_count) "
+            "VALUES (%s, %s, 0, %s, %s, %s, 0, 0, 0)",
             rows,
         )
         detection_rows = []

@@ -6,13 +6,15 @@ from typing import Any
 
 from django.core.files.storage import FileSystemStorage
 
+DATA_FILES = (".copy.gz", ".parquet")  # gzip archives and cold Parquet files; manifests are left alone
+
 
 class TruncatingStorage(FileSystemStorage):
     """Loses the tail of every archive file it stores (a disk filling up, an interrupted upload)."""
 
     def _save(self, name: str, content: Any) -> str:
         saved = super()._save(name, content)
-        if saved.endswith(".copy.gz"):
+        if saved.endswith(DATA_FILES):
             path = self.path(saved)
             with open(path, "r+b") as handle:
                 handle.truncate(max(1, self.size(saved) // 2))
@@ -24,7 +26,7 @@ class CorruptingStorage(FileSystemStorage):
 
     def _save(self, name: str, content: Any) -> str:
         saved = super()._save(name, content)
-        if saved.endswith(".copy.gz"):
+        if saved.endswith(DATA_FILES):
             path = self.path(saved)
             with open(path, "r+b") as handle:
                 handle.seek(self.size(saved) // 2)
@@ -38,7 +40,7 @@ class FullDiskStorage(FileSystemStorage):
     """Fails every archive write the way a full disk or a refused upload does."""
 
     def _save(self, name: str, content: Any) -> str:
-        if name.endswith(".copy.gz"):
+        if name.endswith(DATA_FILES):
             raise OSError(errno.ENOSPC, "No space left on device", name)
         return super()._save(name, content)
 
@@ -50,7 +52,7 @@ class BlockingStorage(FileSystemStorage):
     release = threading.Event()
 
     def _save(self, name: str, content: Any) -> str:
-        if name.endswith(".copy.gz"):
+        if name.endswith(DATA_FILES):
             type(self).entered.set()
             type(self).release.wait(timeout=30)
         return super()._save(name, content)

@@ -165,6 +165,9 @@ def test_the_beat_schedules_exist_after_migrating():
         tasks.ENSURE_PARTITIONS: True,
         tasks.SWEEP_DEFAULT_PARTITIONS: True,
         tasks.APPLY_RETENTION: True,
+        tasks.SEAL_PARTITIONS: True,
+        tasks.TIER_PARTITIONS: True,
+        tasks.VERIFY_COLD_FILES: True,
     }
 
 

@@ -2,7 +2,6 @@
 config promises, fps from its metrics, its alerts, its latest frames with detections — in a fixed number of
 queries whatever the data size."""
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -47,13 +46,22 @@ def detection_rollup(camera, bucket, object_type, count):
 
 
 def insert_frame(camera, timestamp, *, number, detections):
+    """A frame and its detection rows, as ingest stores them (a frame's detections are stored once)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO frame_metadata (camera_id, timestamp, frame_number, processing_status, processing_time_ms, "
-            "detection_count, vehicle_count, person_count, bicycle_count, detections) "
-            "VALUES (%s, %s, %s, 'completed', 21.5, %s, 0, 0, 0, %s)",
-            [camera.pk, timestamp, number, len(detections), json.dumps(detections)],
+            "detection_count, vehicle_count, person_count, bicycle_count) "
+            "VALUES (%s, %s, %s, 'completed', 21.5, %s, 0, 0, 0)",
+            [camera.pk, timestamp, number, len(detections)],
         )
+        for detection in detections:
+            x1, y1, x2, y2 = detection["bbox"]
+            cursor.execute(
+                "INSERT INTO detections (camera_id, timestamp, object_type, confidence, bbox_x1, bbox_y1, bbox_x2, "
+                "bbox_y2, track_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [camera.pk, timestamp, detection["object_type"], detection["confidence"], x1, y1, x2, y2,
+                 detection.get("track_id")],
+            )  # fmt: skip
 
 
 def populate(camera, *, scale=1):
@@ -158,7 +166,9 @@ def test_the_admin_page_renders_and_costs_the_same_queries_with_ten_times_the_da
     # Then both render, with the same, small number of queries
     assert small_response.status_code == large_response.status_code == 200
     assert len(small_queries) == len(large_queries)
-    assert len(large_queries) <= 8, [query["sql"][:100] for query in large_queries.captured_queries]
+    # 10: the latest frames' detections are their own query (stored once, docs/storage.md), plus the look-up of
+    # cold ranges that query makes; neither grows with the data.
+    assert len(large_queries) <= 10, [query["sql"][:100] for query in large_queries.captured_queries]
     html = large_response.content.decode()
     assert '<span class="count" id="camera-completeness">' in html
     assert 'id="camera-alert-timeline"' in html

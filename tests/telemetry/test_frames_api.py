@@ -9,6 +9,7 @@ from django.test import override_settings
 
 from its_camera.choices import ApiScope
 from telemetry.models import Detection, FrameMetadata
+from telemetry.selectors.timeline import frame_detections
 from tests.conftest import ApiClient
 from tests.telemetry.conftest import frame_payload, table_counts
 
@@ -24,7 +25,7 @@ def post_frames(client, frames, **extra):
 
 def test_a_batch_of_frames_with_detections_is_written_with_summaries_and_the_raw_result(api_client, camera, partitions):
     frames = [frame_payload(camera, index, detections=5) for index in range(3)]
-    frames[0]["detections"][0]["colour"] = "red"  # a key we do not model is kept in the raw JSON
+    frames[0]["detections"][0]["colour"] = "red"  # a key we do not model is kept in the detection's attributes
 
     response = post_frames(api_client, frames)
 
@@ -36,7 +37,9 @@ def test_a_batch_of_frames_with_detections_is_written_with_summaries_and_the_raw
     # car, person, truck, bicycle, bus
     assert (first.detection_count, first.vehicle_count, first.person_count, first.bicycle_count) == (5, 3, 1, 1)
     assert first.max_confidence == pytest.approx(0.54)
-    assert first.detections[0] == {**frames[0]["detections"][0]}
+    assert (
+        frame_detections(camera_id=camera.id, timestamps=[first.timestamp])[first.timestamp] == frames[0]["detections"]
+    )
     assert first.timestamp == datetime.fromisoformat(frames[0]["timestamp"])
     detections = Detection.objects.filter(camera=camera, timestamp=first.timestamp).order_by("bbox_x1")
     assert [(d.object_type, d.track_id, d.bbox_x1, d.bbox_y2) for d in detections][:2] == [
@@ -46,6 +49,47 @@ def test_a_batch_of_frames_with_detections_is_written_with_summaries_and_the_raw
     with connection.cursor() as cursor:
         cursor.execute("SELECT DISTINCT tableoid::regclass::text FROM frame_metadata")
         assert cursor.fetchone()[0] == f"frame_metadata_p{first.timestamp:%Y%m%d}"
+
+
+def test_detections_are_stored_once_and_read_back_exactly_as_sent_extra_keys_included(api_client, camera, partitions):
+    # Given frames whose detections carry model-specific keys, nested values, an upper-case class, an explicit
+    # null track and integer coordinates, beside a frame with plain detections and one with none
+    frames = [frame_payload(camera, index, detections=3) for index in range(3)]
+    sent = frames[0]["detections"]
+    sent[0].update(colour="red", plate={"text": "AB-123", "confidence": 0.71}, embedding=[0.1, -2.5, 3])
+    sent[1].update(object_type="Car", track_id=None)
+    sent[2].update(bbox=[1, 2, 30, 40])
+    sent[2].pop("track_id")
+    for detection in frames[1]["detections"]:  # untracked, nothing extra: the common case stores no attributes
+        detection.pop("track_id")
+    frames[2]["detections"] = []
+
+    # When they are written and read back through the API
+    assert post_frames(api_client, frames).status_code == 201
+    since = datetime.fromisoformat(frames[0]["timestamp"])
+    window = {"since": since.isoformat(), "until": (since + timedelta(minutes=1)).isoformat()}
+    response = api_client.get(FRAMES_URL, {"camera_id": str(camera.id), **window})
+
+    # Then every frame's detections are what was sent, in the order sent, and stored only as detection rows
+    by_number = {frame["frame_number"]: frame["detections"] for frame in response.json()["results"]}
+    assert by_number == {index: frames[index]["detections"] for index in range(3)}
+    columns = {field.column for field in FrameMetadata._meta.concrete_fields}
+    assert "detections" not in columns
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM information_schema.columns"
+            " WHERE table_name = 'frame_metadata' AND column_name = 'detections'"
+        )
+        assert cursor.fetchone()[0] == 0
+    stored = list(
+        Detection.objects.filter(camera=camera).order_by("timestamp", "id").values_list("object_type", "attributes")
+    )
+    assert stored[:3] == [
+        ("car", {"colour": "red", "plate": {"text": "AB-123", "confidence": 0.71}, "embedding": [0.1, -2.5, 3]}),
+        ("car", {"object_type": "Car", "track_id": None}),
+        ("truck", None),
+    ]
+    assert [attributes for _, attributes in stored[3:]] == [None, None, None]
 
 
 def test_camera_last_seen_moves_forward_once_per_batch_and_never_back(api_client, camera, partitions):

@@ -85,8 +85,8 @@ def test_rows_waiting_in_default_are_moved_into_the_partition_created_for_them(c
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO frame_metadata (camera_id, timestamp, frame_number, processing_status, detection_count,"
-            " vehicle_count, person_count, bicycle_count, detections)"
-            " VALUES (%s, '2026-05-10 23:59:59+00', 1, 'completed', 0, 0, 0, 0, '[]')",
+            " vehicle_count, person_count, bicycle_count)"
+            " VALUES (%s, '2026-05-10 23:59:59+00', 1, 'completed', 0, 0, 0, 0)",
             [camera.id],
         )
 

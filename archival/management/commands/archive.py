@@ -1,5 +1,6 @@
 """`manage.py archive run [--dry-run] [--policy NAME]`, `archive restore <run id | manifest>`,
-`archive verify <run id>` (see docs/archival.md)."""
+`archive verify <run id>` (see docs/archival.md); cold tier: `archive tier`, `archive restore --cold <partition>`,
+`archive verify --cold [--partition NAME]` (see docs/storage.md)."""
 
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from archival.models import ArchiveRun, RetentionPolicy
 from archival.selectors.retention import retention_plan
 from archival.services.archives import ArchiveError, archive_restore, archive_verify, manifest_load
 from archival.services.retention import retention_apply
+from archival.services.tiering import cold_files_verify, cold_restore, partitions_tier
 from its_camera.progress import ProgressReporter
 
 
@@ -39,16 +41,23 @@ class Command(BaseCommand):
     help = "Apply retention policies (export, verify, drop), or restore / verify an archive."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, metavar="{run,restore,verify}")
+        actions = parser.add_subparsers(dest="action", required=True, metavar="{run,tier,restore,verify}")
         run = actions.add_parser("run", help="apply the enabled retention policies once")
         run.add_argument("--dry-run", action="store_true", help="show what would be exported, dropped or deleted")
         run.add_argument("--policy", help="only this policy (by name)")
         run.add_argument("--now", help="pretend it is this moment (ISO 8601 with offset)")
+        tier = actions.add_parser("tier", help="write sealed partitions past their cold age as Parquet, then drop them")
+        tier.add_argument("--now", help="pretend it is this moment (ISO 8601 with offset)")
         restore = actions.add_parser("restore", help="re-create an archived partition and load its rows back")
-        restore.add_argument("source", help="an ArchiveRun id, or a manifest (storage name or absolute path)")
+        restore.add_argument(
+            "source", help="an ArchiveRun id, or a manifest (storage name or absolute path); with --cold a partition"
+        )
+        restore.add_argument("--cold", action="store_true", help="bring a cold partition (by name) back to hot")
         restore.add_argument("--hold-days", type=int, help="days retention leaves the restored partition alone")
         verify = actions.add_parser("verify", help="re-read an archive from storage and check it against its manifest")
-        verify.add_argument("run_id", type=int)
+        verify.add_argument("run_id", type=int, nargs="?")
+        verify.add_argument("--cold", action="store_true", help="re-verify every cold file (or --partition's)")
+        verify.add_argument("--partition", help="with --cold: only this partition")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         getattr(self, f"_{action}")(**options)
@@ -99,7 +108,30 @@ class Command(BaseCommand):
         if result.failed:
             raise CommandError(f"{len(result.failed)} archive run(s) failed; the partitions were left in place.")
 
-    def _restore(self, *, source: str, hold_days: int | None, **options: Any) -> None:
+    def _tier(self, *, now: str | None, **options: Any) -> None:
+        result = partitions_tier(now=_moment(now))
+        if result is None:
+            raise CommandError("Another tiering or retention run holds the lock; nothing done.")
+        for run in result.runs:
+            line = f"{run.state:<8} {run.action:<7} {run.partition}  rows={run.rows} bytes={run.bytes}"
+            self.stdout.write(
+                line + (f"  {run.location}" if run.location else "") + (f"  ERROR {run.error}" if run.error else "")
+            )
+        self.stdout.write(self.style.SUCCESS(f"Tiering run: {result.summary()}"))
+        if result.failed:
+            raise CommandError(f"{len(result.failed)} partition(s) failed; they were left in PostgreSQL.")
+
+    def _restore(self, *, source: str, hold_days: int | None, cold: bool, **options: Any) -> None:
+        if cold:
+            if len(source) > 128:
+                raise CommandError("A partition name is at most 128 characters")
+            done = cold_restore(partition=source, requested_by="manage.py archive restore --cold")
+            if done.state != ArchiveState.RESTORED:
+                raise CommandError(f"Restore failed (archive run {done.pk}): {done.error}")
+            self.stdout.write(
+                self.style.SUCCESS(f"Restored {done.rows} row(s) into {done.partition} (archive run {done.pk}).")
+            )
+            return
         if hold_days is not None and hold_days < 0:
             raise CommandError("--hold-days cannot be negative")
         if source.isdigit():
@@ -125,7 +157,17 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Restored {run.rows} row(s) into {run.partition} (archive run {run.pk}).")
         )
 
-    def _verify(self, *, run_id: int, **options: Any) -> None:
+    def _verify(self, *, run_id: int | None, cold: bool, partition: str | None, **options: Any) -> None:
+        if cold:
+            failed = cold_files_verify(partition=partition)
+            for tier in failed:
+                self.stderr.write(f"{tier.partition}: {tier.rows} row(s) unreadable: {tier.verify_error}")
+            if failed:
+                raise CommandError(f"{len(failed)} cold file(s) failed: {', '.join(t.partition for t in failed)}")
+            self.stdout.write(self.style.SUCCESS("Every cold file matches what was written."))
+            return
+        if run_id is None:
+            raise CommandError("Give an archive run id, or --cold")
         run = ArchiveRun.objects.filter(pk=run_id).first()
         if run is None or not run.manifest_location:
             raise CommandError(f"Archive run {run_id} has no archive")

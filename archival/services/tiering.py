@@ -1,0 +1,706 @@
+"""Sealed -> cold: write a sealed partition as a verified Parquet file, then detach and drop it; bring a cold
+partition back; re-verify cold files (docs/storage.md).
+
+The path for one partition (`partition_tier_to_cold`) keeps the safe order and the single transaction of the
+gzip export (archival.services.archives): a SHARE lock on the partition from the first exported row to the DROP
+(late writers to that range wait, readers carry on), and in order:
+
+1. COPY (SELECT …) TO STDOUT as CSV into a temporary file (timestamps as UTC, uuid and jsonb as text);
+2. DuckDB reads it (with the range's earlier cold file, when late rows are being merged into it), sorts by
+   (camera_id, timestamp, id) and writes one Parquet file: zstd, row groups of ROW_GROUP_ROWS with min/max
+   statistics, so a camera-hour read touches a few row groups. Row count and a content checksum (the sum of
+   DuckDB's 64-bit hash of every row: independent of order) are taken from what DuckDB read;
+3. the file is saved through Django's storage API with a manifest, then read back *from the storage*:
+   file size and SHA-256, row count, content checksum. Any difference raises ArchiveVerificationError;
+4. the PartitionTier row says cold (telemetry.services.tiering.partition_tier_cold) and the partition is
+   detached and dropped — in the same transaction, so a crash at any step leaves the rows in exactly one tier:
+   before the commit, in PostgreSQL (a file already saved is an orphan that reads never look at); after it,
+   in the file.
+
+ArchiveRun rows are written outside that transaction, so a failure is recorded.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import duckdb
+import psycopg
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
+from django.db import connection, transaction
+from django.utils import timezone
+from psycopg import sql
+
+from archival.choices import ArchiveAction, ArchiveReason, ArchiveState
+from archival.models import ArchiveRun, RetentionPolicy
+from archival.services.archives import (
+    ArchiveError,
+    ArchiveVerificationError,
+    _detach_and_drop,
+    _finish,
+    _log_failure,
+    _partitioned_table,
+    _session_for_archiving,
+    _still_attached,
+    _temporary_directory,
+    _TemporaryArchive,
+    table_columns,
+)
+from archival.storage import archive_storage
+from cameras.choices import AlertKind, AlertSeverity
+from cameras.services.alerts import alert_raise, alert_resolve
+from its_camera.db.locks import advisory_lock
+from telemetry.choices import StorageTier
+from telemetry.models import PartitionTier
+from telemetry.partitioning import UtcTimePartition
+from telemetry.selectors.cold import ColdDataUnavailable, cold_source
+from telemetry.selectors.partitions import partition_ranges
+from telemetry.services.partitions import LOCK_NAME as PARTITIONS_LOCK_NAME
+from telemetry.services.partitions import partition_create
+from telemetry.services.tiering import (
+    late_row_grace,
+    partition_tier_cold,
+    partition_tier_forget,
+    partition_tier_verified,
+)
+
+__all__ = [
+    "COLD_FORMAT",
+    "TIERING_LOCK",
+    "ColdFile",
+    "TieringResult",
+    "cold_file_delete",
+    "cold_file_verify",
+    "cold_files_verify",
+    "cold_restore",
+    "partition_tier_to_cold",
+    "partitions_due_cold",
+    "partitions_tier",
+]
+
+logger = logging.getLogger(__name__)
+
+COLD_FORMAT = "its-camera-cold/1"
+TIERING_LOCK = "archival.tier_partitions"
+ROW_GROUP_ROWS = 122_880  # DuckDB's default row group: a camera-hour of a 100-camera day spans one or two
+CHUNK_BYTES = 1 << 20
+# DuckDB's working memory while writing or verifying a cold file; past it, it spills to a temporary directory
+# beside the archive files. A day's partition is sorted within this.
+TIERING_MEMORY_LIMIT = "2GB"
+
+# PostgreSQL column type -> (SELECT expression for the CSV export, DuckDB type in the cold file).
+_TYPES: dict[str, tuple[str, str]] = {
+    "bigint": ("{}", "BIGINT"),
+    "integer": ("{}", "INTEGER"),
+    "smallint": ("{}", "SMALLINT"),
+    "double precision": ("{}", "DOUBLE"),
+    "real": ("{}", "FLOAT"),
+    "boolean": ("{}", "BOOLEAN"),
+    "text": ("{}", "VARCHAR"),
+    "uuid": ("{}::text", "VARCHAR"),
+    "jsonb": ("{}::text", "VARCHAR"),
+    # Cold files hold UTC timestamps without an offset (Parquet TIMESTAMP), the manifest says so.
+    "timestamp with time zone": ("({} AT TIME ZONE 'UTC')", "TIMESTAMP"),
+}
+
+
+def _column_type(pg_type: str) -> tuple[str, str]:
+    base = pg_type.split("(", 1)[0].strip()
+    if base in ("character varying", "character"):
+        return "{}", "VARCHAR"
+    if base not in _TYPES:
+        raise ArchiveError(f"Column type {pg_type} has no cold-file mapping")
+    return _TYPES[base]
+
+
+@dataclass(frozen=True)
+class ColdFile:
+    location: str
+    manifest_location: str
+    rows: int
+    bytes: int
+    sha256: str
+    content_checksum: str
+
+
+@dataclass
+class TieringResult:
+    runs: list[ArchiveRun]
+    deferred: int = 0
+    interrupted: int = 0  # runs a dead worker left RUNNING, marked failed (their transaction rolled back)
+
+    @property
+    def failed(self) -> list[ArchiveRun]:
+        return [run for run in self.runs if run.state == ArchiveState.FAILED]
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "tiered": sum(run.state == ArchiveState.DROPPED for run in self.runs),
+            "rows": sum(run.rows or 0 for run in self.runs if run.state == ArchiveState.DROPPED),
+            "failed": len(self.failed),
+            "deferred": self.deferred,
+            "interrupted": self.interrupted,
+        }
+
+
+@contextmanager
+def _duckdb(directory: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    engine = duckdb.connect()
+    try:
+        engine.execute("SET TimeZone = 'UTC'")
+        engine.execute("SET preserve_insertion_order = false")
+        engine.execute(f"SET temp_directory = '{directory}'")  # our own temporary directory, no user input
+        engine.execute(f"SET memory_limit = '{TIERING_MEMORY_LIMIT}'")
+        yield engine
+    finally:
+        engine.close()
+
+
+def _content_checksum(engine: duckdb.DuckDBPyConnection, relation: str, columns: list[str]) -> tuple[int, str]:
+    """(rows, sum of the 64-bit hash of every row) of a relation: the same whatever order the rows are in."""
+    hashed = ", ".join(f'"{name}"' for name in columns)
+    rows, total = engine.execute(
+        f"SELECT count(*), coalesce(sum(hash({hashed})), 0)::VARCHAR FROM {relation}"  # noqa: S608 - our names
+    ).fetchone()  # type: ignore[misc]
+    return int(rows), f"{int(rows)}:{total}"
+
+
+def _file_sha256(path: str) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+class _CopyIntoPipe(threading.Thread):
+    """COPY … TO STDOUT written into a named pipe by a thread of its own, while DuckDB reads the other end."""
+
+    def __init__(self, pg: psycopg.Cursor, statement: sql.Composed, pipe: str) -> None:
+        super().__init__(name=f"copy-into-{os.path.basename(pipe)}", daemon=True)
+        self.pg, self.statement, self.pipe = pg, statement, pipe
+        self.rows = -1
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with open(self.pipe, "wb") as target, self.pg.copy(self.statement) as stream:
+                for data in stream:
+                    target.write(data)
+            self.rows = self.pg.rowcount
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by finish()
+            self.error = exc
+
+    def finish(self) -> int:
+        """Wait for the COPY; the rows it wrote. Re-raises its error. If the reader gave up before opening
+        the pipe, open and close it so the writer is not left waiting for one."""
+        if self.is_alive():
+            with suppress(OSError):
+                os.close(os.open(self.pipe, os.O_RDONLY | os.O_NONBLOCK))
+        self.join()
+        if self.error is not None:
+            raise ArchiveError(f"COPY of the partition failed: {self.error}") from self.error
+        return self.rows
+
+
+def _write_cold_file(
+    pg: psycopg.Cursor,
+    *,
+    storage: Storage,
+    run: ArchiveRun,
+    table: str,
+    partition: str,
+    start: datetime,
+    end: datetime,
+    merge_with: PartitionTier | None,
+) -> ColdFile:
+    columns = table_columns(table)
+    names = [name for name, _ in columns]
+    types = {name: _column_type(pg_type) for name, pg_type in columns}
+    select = sql.SQL(", ").join(
+        sql.SQL(types[name][0]).format(sql.Identifier(name))
+        for name in names  # fixed templates from _TYPES
+    )
+    copy = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT csv)").format(select, sql.Identifier(partition))
+    directory = tempfile.mkdtemp(prefix=f"{partition}.", dir=_temporary_directory(storage))
+    csv_path = os.path.join(directory, "rows.csv")
+    parquet_path = os.path.join(directory, "rows.parquet")
+    try:
+        # PostgreSQL's COPY streams into a pipe that DuckDB parses as it arrives: the two overlap on two cores
+        # and the rows never sit on disk as text.
+        os.mkfifo(csv_path)
+        copied = _CopyIntoPipe(pg, copy, csv_path)
+        copied.start()
+        with _duckdb(directory) as engine:
+            duck_columns = "{" + ", ".join(f"'{name}': '{types[name][1]}'" for name in names) + "}"
+            # Parsed once into DuckDB (spilling to `directory` past its memory limit): the checksum and the
+            # sorted write read that table.
+            try:
+                engine.execute(
+                    f"CREATE TABLE exported AS SELECT * FROM read_csv('{csv_path}', header = false, "  # noqa: S608
+                    f"allow_quoted_nulls = false, columns = {duck_columns}, auto_detect = false)"
+                )
+            finally:
+                exported = copied.finish()
+            source = "exported"
+            if merge_with is not None:
+                # Late rows of a range already cold: the new file holds the old file's rows and these.
+                old = cold_source(merge_with, storage=storage)
+                if isinstance(old, str):
+                    engine.execute(f"INSERT INTO exported SELECT * FROM read_parquet('{old}')")  # noqa: S608
+                else:
+                    engine.register("earlier", old)
+                    engine.execute("INSERT INTO exported SELECT * FROM earlier")
+            rows, content_checksum = _content_checksum(engine, source, names)
+            expected = exported + (merge_with.rows or 0 if merge_with is not None else 0)
+            if rows != expected:
+                raise ArchiveError(f"DuckDB read {rows} rows where {expected} were exported")
+            order = ", ".join(f'"{name}"' for name in ("camera_id", "timestamp", "id") if name in names)
+            engine.execute(
+                f"COPY (SELECT * FROM {source} ORDER BY {order}) TO '{parquet_path}' "  # noqa: S608
+                f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+            )
+        size, sha256 = _file_sha256(parquet_path)
+        base = f"cold/{table}/{partition}/{partition}.run{run.pk}"
+        with open(parquet_path, "rb") as handle:
+            location = storage.save(f"{base}.parquet", _TemporaryArchive(handle, name=parquet_path))
+    finally:
+        for path in (csv_path, parquet_path):
+            if os.path.exists(path):
+                os.unlink(path)
+        shutil.rmtree(directory, ignore_errors=True)
+    manifest = {
+        "format": COLD_FORMAT,
+        "table": table,
+        "partition": partition,
+        "range": {"start": start.isoformat(), "end": end.isoformat()},
+        "rows": rows,
+        "bytes": size,
+        "sha256": sha256,
+        "content_checksum": content_checksum,
+        "columns": [{"name": name, "type": pg_type, "cold_type": types[name][1]} for name, pg_type in columns],
+        "data_format": "parquet",
+        "compression": "zstd",
+        "sorted_by": order,
+        "time_zone": "UTC (timestamps stored without offset)",
+        "data_file": location,
+        "archive_run": run.pk,
+        "merged_from": merge_with.location if merge_with is not None else None,
+    }
+    manifest_location = storage.save(f"{base}.manifest.json", ContentFile(json.dumps(manifest, indent=2).encode()))
+    return ColdFile(
+        location=location,
+        manifest_location=manifest_location,
+        rows=rows,
+        bytes=size,
+        sha256=sha256,
+        content_checksum=content_checksum,
+    )
+
+
+def cold_file_verify(
+    *, location: str, rows: int, size: int, sha256: str, content_checksum: str, storage: Storage | None = None
+) -> None:
+    """Read a cold file back from the storage and check it: size, SHA-256, rows, content checksum. Raises
+    ArchiveVerificationError on any difference (a missing file included)."""
+    storage = storage or archive_storage()
+    if not storage.exists(location):
+        raise ArchiveVerificationError(f"The cold file {location} is missing from the storage")
+    try:
+        local: str | None = storage.path(location)
+    except NotImplementedError:
+        local = None
+    directory = tempfile.mkdtemp(prefix="verify.", dir=_temporary_directory(storage))
+    downloaded = os.path.join(directory, "file.parquet")
+    try:
+        digest = hashlib.sha256()
+        read = 0
+        # Read back through the storage (what a restore or a read would get), hashing as it streams; a storage
+        # without local paths is downloaded once for DuckDB.
+        with storage.open(location, "rb") as stream:
+            target = open(downloaded, "wb") if local is None else None  # noqa: SIM115 - closed below
+            try:
+                while chunk := stream.read(CHUNK_BYTES):
+                    digest.update(chunk)
+                    read += len(chunk)
+                    if target is not None:
+                        target.write(chunk)
+            finally:
+                if target is not None:
+                    target.close()
+        problems = []
+        if read != size:
+            problems.append(f"{read} bytes instead of {size}")
+        if digest.hexdigest() != sha256:
+            problems.append("file SHA-256 differs")
+        if not problems:
+            try:
+                with _duckdb(directory) as engine:
+                    path = local or downloaded
+                    engine.execute(f"CREATE VIEW cold AS SELECT * FROM read_parquet('{path}')")  # noqa: S608
+                    names = [row[0] for row in engine.execute("DESCRIBE cold").fetchall()]
+                    counted, checksum = _content_checksum(engine, "cold", names)
+            except duckdb.Error as exc:
+                raise ArchiveVerificationError(f"{location} is not a readable Parquet file: {exc}") from exc
+            if counted != rows:
+                problems.append(f"{counted} rows instead of {rows}")
+            if checksum != content_checksum:
+                problems.append("content checksum differs")
+        if problems:
+            raise ArchiveVerificationError(f"{location} fails verification: {'; '.join(problems)}")
+    finally:
+        if os.path.exists(downloaded):
+            os.unlink(downloaded)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def partition_tier_to_cold(
+    *,
+    policy: RetentionPolicy,
+    partition: str,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    reason: str = ArchiveReason.EXPIRED,
+    requested_by: str = "",
+) -> ArchiveRun:
+    """Write one partition of `policy.table` as a verified cold file, then detach and drop it, in one
+    transaction (module docstring). Returns the ArchiveRun: DROPPED when done, FAILED (partition untouched,
+    every row still in PostgreSQL) otherwise."""
+    table = _partitioned_table(policy.table)
+    run = ArchiveRun.objects.create(
+        policy=policy,
+        policy_name=policy.name,
+        action=ArchiveAction.TIER,
+        reason=reason,
+        table=table.table,
+        partition=partition,
+        range_start=start,
+        range_end=end,
+        state=ArchiveState.RUNNING,
+        requested_by=requested_by,
+        started_at=timezone.now(),
+    )
+    started = time.perf_counter()
+    storage = archive_storage()
+    cold: ColdFile | None = None
+    earlier = PartitionTier.objects.filter(partition=partition, tier=StorageTier.COLD).first()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            pg = cursor.cursor
+            _session_for_archiving(pg)
+            if not _still_attached(table.table, partition, start, end):
+                raise ArchiveError(f"{partition} is no longer a partition of {table.table} with the planned range")
+            pg.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(sql.Identifier(partition)))
+            cold = _write_cold_file(
+                pg,
+                storage=storage,
+                run=run,
+                table=table.table,
+                partition=partition,
+                start=start,
+                end=end,
+                merge_with=earlier,
+            )
+            cold_file_verify(
+                location=cold.location,
+                rows=cold.rows,
+                size=cold.bytes,
+                sha256=cold.sha256,
+                content_checksum=cold.content_checksum,
+                storage=storage,
+            )
+            partition_tier_cold(
+                table=table.table,
+                partition=partition,
+                start=start,
+                end=end,
+                now=now,
+                rows=cold.rows,
+                location=cold.location,
+                size=cold.bytes,
+                checksum=cold.sha256,
+                content_checksum=cold.content_checksum,
+            )
+            _detach_and_drop(pg, table=table.table, partition=partition)
+    except Exception as exc:  # noqa: BLE001 - any failure leaves the partition in place and is recorded
+        _log_failure(exc, "Tiering %s to cold failed; the partition is left in place", partition)
+        if cold is not None:
+            _delete_quietly(storage, cold.location, cold.manifest_location)
+        return _finish(run, state=ArchiveState.FAILED, started=started, error=f"{type(exc).__name__}: {exc}")
+    if earlier is not None and earlier.location != cold.location:
+        _delete_quietly(storage, earlier.location)  # merged into the new file, which is now the range's only one
+    return _finish(
+        run,
+        state=ArchiveState.DROPPED,
+        started=started,
+        rows=cold.rows,
+        bytes=cold.bytes,
+        checksum=cold.sha256,
+        content_checksum=cold.content_checksum,
+        location=cold.location,
+        manifest_location=cold.manifest_location,
+    )
+
+
+def _delete_quietly(storage: Storage, *names: str) -> None:
+    # A file nobody points at any more: failing to delete it loses nothing (an orphan, reported by verify).
+    for name in names:
+        try:
+            if name and storage.exists(name):
+                storage.delete(name)
+        except OSError:
+            logger.warning("Could not delete %s from the archive storage", name, exc_info=True)
+
+
+def partitions_due_cold(*, policy: RetentionPolicy, now: datetime) -> list[tuple[str, datetime, datetime]]:
+    """Partitions of `policy.table` to write cold now, oldest first: sealed ones whose range ended
+    `policy.cold_after_days` ago, and attached partitions of a range that is already cold (late rows, once
+    their grace has passed), to be merged into its file."""
+    if policy.cold_after_days is None:
+        return []
+    cutoff = now - timedelta(days=policy.cold_after_days)
+    tiers = {t.partition: t for t in PartitionTier.objects.filter(table=policy.table)}
+    due = []
+    for attached in partition_ranges(policy.table):
+        if attached.is_default or attached.start is None or attached.end is None:
+            continue
+        tier = tiers.get(attached.name)
+        if tier is None:
+            continue
+        sealed_and_old = tier.tier == StorageTier.SEALED and attached.end <= cutoff
+        late_rows_of_cold_range = tier.tier == StorageTier.COLD and attached.end + late_row_grace() <= now
+        if sealed_and_old or late_rows_of_cold_range:
+            due.append((attached.name, attached.start, attached.end))
+    return sorted(due, key=lambda item: item[1])
+
+
+def partitions_tier(*, now: datetime | None = None, limit: int = 8) -> TieringResult | None:
+    """The tiering job body: for each enabled policy with a cold age, write its due partitions cold (at most
+    `limit` per policy per run; the rest wait for the next run). None when another tiering or retention run
+    holds the lock (no double work). A failed partition raises an `archival_failed` alert for the policy."""
+    # Shares retention's lock (both drop partitions), and so its clean-up of runs a dead worker left RUNNING.
+    from archival.services.retention import RETENTION_LOCK, _mark_interrupted_runs
+
+    now = now or timezone.now()
+    with advisory_lock(RETENTION_LOCK) as acquired:
+        if not acquired:
+            return None
+        result = TieringResult(runs=[], interrupted=_mark_interrupted_runs())
+        for policy in RetentionPolicy.objects.filter(enabled=True, cold_after_days__isnull=False):
+            due = partitions_due_cold(policy=policy, now=now)
+            result.deferred += max(0, len(due) - limit)
+            runs = []
+            for partition, start, end in due[:limit]:
+                run = partition_tier_to_cold(policy=policy, partition=partition, start=start, end=end, now=now)
+                runs.append(run)
+                if run.state == ArchiveState.FAILED:
+                    break
+            result.runs.extend(runs)
+            failed = [run for run in runs if run.state == ArchiveState.FAILED]
+            subject = f"{policy.name}: cold tiering"
+            if failed:
+                alert_raise(
+                    kind=AlertKind.ARCHIVAL_FAILED,
+                    subject=subject,
+                    severity=AlertSeverity.CRITICAL,
+                    message=f"Cold tiering of {failed[0].partition} failed: {failed[0].error}"[:2000],
+                    details={"archive_runs": [run.pk for run in failed], "table": policy.table},
+                )
+            else:
+                alert_resolve(kind=AlertKind.ARCHIVAL_FAILED, subject=subject)
+        return result
+
+
+def cold_file_delete(*, policy: RetentionPolicy, partition: str, reason: str = ArchiveReason.EXPIRED) -> ArchiveRun:
+    """Retention of a cold partition: forget its tier (its range then reads empty, as a dropped partition's
+    would), then delete its file. Forgetting first means a crash in between leaves an orphan file, never a
+    pointer to a missing one."""
+    tier = PartitionTier.objects.filter(partition=partition, tier=StorageTier.COLD).first()
+    run = ArchiveRun.objects.create(
+        policy=policy,
+        policy_name=policy.name,
+        action=ArchiveAction.DELETE_COLD,
+        reason=reason,
+        table=policy.table,
+        partition=partition,
+        range_start=tier.range_start if tier else None,
+        range_end=tier.range_end if tier else None,
+        location=tier.location if tier else "",
+        rows=tier.rows if tier else None,
+        bytes=tier.bytes if tier else None,
+        state=ArchiveState.RUNNING,
+        started_at=timezone.now(),
+    )
+    started = time.perf_counter()
+    if tier is None:
+        return _finish(run, state=ArchiveState.FAILED, started=started, error=f"{partition} is not cold any more")
+    partition_tier_forget(partition=partition)
+    storage = archive_storage()
+    try:
+        storage.delete(tier.location)
+    except OSError as exc:
+        logger.warning("Could not delete cold file %s (now an orphan): %s", tier.location, exc)
+        return _finish(run, state=ArchiveState.DROPPED, started=started, error=f"file left behind: {exc}")
+    return _finish(run, state=ArchiveState.DROPPED, started=started)
+
+
+# --- verify and restore ----------------------------------------------------------------------------------
+
+
+def cold_files_verify(*, now: datetime | None = None, partition: str | None = None) -> list[PartitionTier]:
+    """Re-verify every cold file (or one partition's) against what was recorded when it was written. A file
+    missing or different is recorded on its PartitionTier row and raises an `archival_failed` alert naming the
+    partition and its row count: those rows are unreadable (reads of their range answer an error, never a
+    silent gap) until the file is put back. Returns the tiers that failed."""
+    now = now or timezone.now()
+    tiers = PartitionTier.objects.filter(tier=StorageTier.COLD)
+    if partition is not None:
+        tiers = tiers.filter(partition=partition)
+    failed = []
+    for tier in tiers:
+        subject = f"cold file {tier.partition}"
+        try:
+            cold_file_verify(
+                location=tier.location,
+                rows=tier.rows or 0,
+                size=tier.bytes or 0,
+                sha256=tier.checksum,
+                content_checksum=tier.content_checksum,
+            )
+        except ArchiveError as exc:
+            partition_tier_verified(partition=tier.partition, now=now, error=str(exc))
+            alert_raise(
+                kind=AlertKind.ARCHIVAL_FAILED,
+                subject=subject,
+                severity=AlertSeverity.CRITICAL,
+                message=f"{tier.rows} row(s) of {tier.table} [{tier.range_start:%Y-%m-%d %H:%M}, "
+                f"{tier.range_end:%Y-%m-%d %H:%M}) UTC are unreadable: {exc}"[:2000],
+                details={"partition": tier.partition, "rows": tier.rows, "location": tier.location},
+            )
+            tier.verify_error = str(exc)
+            failed.append(tier)
+            continue
+        partition_tier_verified(partition=tier.partition, now=now)
+        alert_resolve(kind=AlertKind.ARCHIVAL_FAILED, subject=subject)
+    return failed
+
+
+def cold_restore(*, partition: str, requested_by: str = "", now: datetime | None = None) -> ArchiveRun:
+    """Bring a cold partition back into PostgreSQL: re-create it and COPY its rows from the cold file
+    (verified first), mark it hot (the seal job seals it again), and delete the cold file — the tier change
+    and the load in one transaction. The rows are identical (tests compare content checksums)."""
+    now = now or timezone.now()
+    tier = PartitionTier.objects.filter(partition=partition, tier=StorageTier.COLD).first()
+    run = ArchiveRun.objects.create(
+        action=ArchiveAction.RESTORE,
+        reason=ArchiveReason.OPERATOR,
+        table=tier.table if tier else "",
+        partition=partition,
+        range_start=tier.range_start if tier else None,
+        range_end=tier.range_end if tier else None,
+        location=tier.location if tier else "",
+        state=ArchiveState.RUNNING,
+        requested_by=requested_by,
+        started_at=timezone.now(),
+    )
+    started = time.perf_counter()
+    storage = archive_storage()
+    try:
+        if tier is None:
+            raise ArchiveError(f"{partition} is not a cold partition")
+        loaded = _restore_cold_rows(tier, storage=storage)
+    except Exception as exc:  # noqa: BLE001 - any failure rolls the restore back and is recorded
+        _log_failure(exc, "Restore of cold %s failed; nothing was restored", partition)
+        _finish(run, state=ArchiveState.FAILED, started=started, error=f"{type(exc).__name__}: {exc}")
+        alert_raise(
+            kind=AlertKind.ARCHIVAL_FAILED,
+            subject=f"restore {partition}"[:200],
+            severity=AlertSeverity.WARNING,
+            message=f"Restore of cold {partition} failed: {run.error}"[:2000],
+            details={"archive_run": run.pk},
+        )
+        return run
+    _delete_quietly(storage, tier.location)
+    return _finish(
+        run,
+        state=ArchiveState.RESTORED,
+        started=started,
+        rows=loaded,
+        bytes=tier.bytes,
+        checksum=tier.checksum,
+        content_checksum=tier.content_checksum,
+    )
+
+
+def _restore_cold_rows(tier: PartitionTier, *, storage: Storage) -> int:
+    table = _partitioned_table(tier.table)
+    partition = UtcTimePartition(start=tier.range_start, size=table.strategy.size)
+    if f"{table.table}_{partition.name()}" != tier.partition or partition.end != tier.range_end:
+        raise ArchiveError(f"{tier.partition} does not match the table's partition size any more")
+    cold_file_verify(
+        location=tier.location,
+        rows=tier.rows or 0,
+        size=tier.bytes or 0,
+        sha256=tier.checksum,
+        content_checksum=tier.content_checksum,
+        storage=storage,
+    )
+    columns = table_columns(table.table)
+    names = [name for name, _ in columns]
+    directory = tempfile.mkdtemp(prefix=f"{tier.partition}.restore.", dir=_temporary_directory(storage))
+    csv_path = os.path.join(directory, "rows.csv")
+    try:
+        try:
+            source = cold_source(tier, storage=storage)
+        except ColdDataUnavailable as exc:
+            raise ArchiveError(str(exc)) from exc
+        with _duckdb(directory) as engine:
+            if isinstance(source, str):
+                engine.execute(f"CREATE VIEW cold AS SELECT * FROM read_parquet('{source}')")  # noqa: S608
+            else:
+                engine.register("cold", source)
+            listed = ", ".join(f'"{name}"' for name in names)
+            # Doubles are written in their shortest exact form, timestamps without offset (read as UTC below).
+            engine.execute(f"COPY (SELECT {listed} FROM cold ORDER BY id) TO '{csv_path}' (FORMAT csv, HEADER false)")  # noqa: S608
+        with advisory_lock(PARTITIONS_LOCK_NAME) as acquired:
+            if not acquired:
+                raise ArchiveError("Partition maintenance is running; try the restore again in a minute")
+            with transaction.atomic(), connection.cursor() as cursor:
+                pg = cursor.cursor
+                _session_for_archiving(pg)
+                clashes = [r.name for r in partition_ranges(table.table) if r.overlaps(partition.start, partition.end)]
+                if clashes:
+                    raise ArchiveError(
+                        f"{', '.join(clashes)} already covers this range (late rows?): tier it first, then restore"
+                    )
+                partition_create(table=table, partition=partition)
+                statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+                    sql.Identifier(tier.partition), sql.SQL(", ").join(sql.Identifier(name) for name in names)
+                )
+                with open(csv_path, "rb") as handle, pg.copy(statement) as copy:
+                    while chunk := handle.read(CHUNK_BYTES):
+                        copy.write(chunk)
+                loaded = pg.rowcount
+                if loaded != tier.rows:
+                    raise ArchiveVerificationError(f"loaded {loaded} rows, the cold file holds {tier.rows}")
+                partition_tier_forget(partition=tier.partition)
+                pg.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(tier.partition)))
+    finally:
+        if os.path.exists(csv_path):
+            os.unlink(csv_path)
+        shutil.rmtree(directory, ignore_errors=True)
+    logger.info("Restored %d rows of cold %s", loaded, tier.partition)
+    return loaded
