@@ -11,8 +11,8 @@ from its_camera.api.platform import router as platform_router
 from notifications.api import router as notifications_router
 from telemetry.analytics_api import router as analytics_router
 from telemetry.api import router as telemetry_router
-from traffic.api import router as traffic_router
 from telemetry.selectors.cold import ColdDataUnavailable
+from traffic.api import router as traffic_router
 
 api = DocumentedNinjaAPI(
     title="ITS Camera Platform API",
