@@ -26,7 +26,7 @@ from telemetry import (
     admin_dashboards,  # noqa: F401 - registers the rollup status admin and its dashboard
     operations_panels,  # noqa: F401 - registers the admin home's ingest panel
 )
-from telemetry.models import DetectionRecord, FrameMetadataRecord, SystemMetricRecord
+from telemetry.models import HOST_METRICS_CAMERA_ID, DetectionRecord, FrameMetadataRecord, SystemMetricRecord
 
 
 class EstimatedCountPaginator(Paginator):
@@ -149,6 +149,8 @@ class TelemetryAdmin(admin.ModelAdmin):
 
     @admin.display(description="camera", ordering="camera__name")
     def camera_name(self, obj: Any) -> str:
+        if obj.camera_id == HOST_METRICS_CAMERA_ID:
+            return "(host)"
         return obj.camera.name if obj.camera_id and obj.camera else str(obj.camera_id or "—")
 
 

@@ -1,7 +1,7 @@
 from .detections import Detection, DetectionRecord
 from .frames import FrameMetadata, FrameMetadataRecord
 from .idempotency import IdempotencyKey
-from .metrics import SystemMetric, SystemMetricRecord
+from .metrics import HOST_METRICS_CAMERA_ID, SystemMetric, SystemMetricRecord
 from .rollups import (
     NIL_SCOPE_ID,
     DetectionDailyRollup,
@@ -15,6 +15,7 @@ from .rollups import (
 )
 
 __all__ = [
+    "HOST_METRICS_CAMERA_ID",
     "NIL_SCOPE_ID",
     "Detection",
     "DetectionDailyRollup",

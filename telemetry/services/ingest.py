@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 
 from cameras.services.cameras import cameras_mark_seen
 from telemetry.choices import BICYCLE_OBJECT_TYPES, PERSON_OBJECT_TYPES, VEHICLE_OBJECT_TYPES
+from telemetry.models import HOST_METRICS_CAMERA_ID
 from telemetry.services.batches import BatchRejected, FrameBatch, MetricIn, RowError
 
 __all__ = [
@@ -390,7 +391,7 @@ def metrics_ingest(*, metrics: list[MetricIn], idempotency: IdempotencyRequest |
     _reject_unknown_cameras([metric.camera_id for metric in metrics])
     encode = msgspec.json.encode
     rows = [
-        (metric.camera_id, metric.timestamp, metric.name, metric.value, encode(metric.labels), metric.alert_level)
+        (metric.camera_id or HOST_METRICS_CAMERA_ID, metric.timestamp, metric.name, metric.value, encode(metric.labels), metric.alert_level)
         for metric in metrics
     ]
     cameras = len({metric.camera_id for metric in metrics if metric.camera_id is not None})
