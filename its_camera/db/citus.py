@@ -18,6 +18,8 @@ __all__ = [
     "DistributedTable",
     "citus_distribute",
     "citus_plan",
+    "citus_schema_problems",
+    "declared_placement",
     "distributed_tables",
     "reference_tables",
     "register_distributed_table",
@@ -65,7 +67,7 @@ class CitusNotAvailable(Exception):
 @dataclass
 class CitusStep:
     table: str
-    action: str  # "reference" or "distribute"
+    action: str  # "settings", "reference" or "distribute"
     statement: sql.Composed
     done: bool = False
 
@@ -88,6 +90,16 @@ def _placements() -> dict[str, tuple[str, str | None]]:
             " WHERE table_name::text NOT LIKE '%%.%%'"
         )
         return {name: (kind, column) for name, kind, column in cursor.fetchall()}
+
+
+def _sequential_modify_mode_set() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
+            " WHERE d.datname = current_database() AND s.setrole = 0"
+            " AND 'citus.multi_shard_modify_mode=sequential' = ANY(s.setconfig)"
+        )
+        return cursor.fetchone() is not None
 
 
 def citus_plan(*, shard_count: int | None = None) -> CitusPlan:
@@ -115,6 +127,17 @@ def citus_plan(*, shard_count: int | None = None) -> CitusPlan:
         workers = [name for (name,) in cursor.fetchall()]
     placements = _placements()
     plan = CitusPlan(workers=workers)
+    if not _sequential_modify_mode_set():
+        # A transaction that writes shards in parallel (a COPY spanning shards, a DDL on a distributed table)
+        # and then writes cameras, zones or alerts (tables tied by foreign keys) is refused by Citus unless it
+        # writes over one connection per node: ingest does exactly that (COPY, then cameras.last_seen_at).
+        # Set for every new session of this database on the coordinator, so it holds behind PgBouncer too.
+        statement = sql.SQL("ALTER DATABASE {} SET citus.multi_shard_modify_mode = 'sequential'").format(
+            sql.Identifier(connection.settings_dict["NAME"])
+        )
+        plan.steps.append(CitusStep("(sessions)", "settings", statement))
+    else:
+        plan.already.append("sessions: citus.multi_shard_modify_mode = sequential")
     for table in _REFERENCE:
         if placements.get(table, ("",))[0] == "reference":
             plan.already.append(f"{table}: reference table")
@@ -142,9 +165,103 @@ def citus_plan(*, shard_count: int | None = None) -> CitusPlan:
 
 def citus_distribute(*, plan: CitusPlan) -> list[CitusStep]:
     """Run the plan's steps, each in a transaction of its own (a run that fails half-way leaves the steps
-    done so far done; the next run plans the rest). Returns the steps run."""
+    done so far done; the next run plans the rest). Returns the steps run. The session setting applies to
+    connections opened afterwards: this one is given it too, for the steps after it."""
     for step in plan.steps:
+        if step.action == "settings":
+            with connection.cursor() as cursor:
+                cursor.execute(step.statement.as_string(cursor.cursor))
+                cursor.execute("SET citus.multi_shard_modify_mode = 'sequential'")
+            step.done = True
+            continue
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(step.statement.as_string(cursor.cursor))
         step.done = True
     return plan.steps
+
+
+def _tables_and_partitions(cursor: object, table: str) -> list[str]:
+    cursor.execute(  # type: ignore[attr-defined]
+        "SELECT %s UNION ALL SELECT child.relname::text FROM pg_inherits"
+        " JOIN pg_class child ON child.oid = pg_inherits.inhrelid WHERE pg_inherits.inhparent = %s::regclass",
+        [table, table],
+    )
+    return [name for (name,) in cursor.fetchall()]  # type: ignore[attr-defined]
+
+
+def citus_schema_problems() -> list[str]:
+    """What would stop `citus_distribute` on this database's schema, read from the catalog (no Citus needed):
+    a primary key, unique constraint or unique index of a distributed table (or of one of its partitions)
+    without the distribution column; a distribution column that may be NULL; a co-location partner that is
+    not distributed by a column of the same type; a foreign key Citus refuses (reference or coordinator-local
+    table to a distributed one, distributed to coordinator-local, reference to a non-reference table)."""
+    problems: list[str] = []
+    distributed = {entry.table: entry for entry in _DISTRIBUTED}
+    reference = set(_REFERENCE)
+    with connection.cursor() as cursor:
+        for entry in _DISTRIBUTED:
+            cursor.execute("SELECT to_regclass(%s)", [entry.table])
+            if cursor.fetchone()[0] is None:
+                problems.append(f"{entry.table}: declared distributed but does not exist")
+                continue
+            cursor.execute(
+                "SELECT attnotnull, format_type(atttypid, atttypmod) FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attname = %s AND NOT attisdropped",
+                [entry.table, entry.column],
+            )
+            column = cursor.fetchone()
+            if column is None:
+                problems.append(f"{entry.table}: no column {entry.column}")
+                continue
+            if not column[0]:
+                problems.append(f"{entry.table}.{entry.column}: may be NULL (a distribution column cannot)")
+            if entry.colocate_with:
+                partner = distributed.get(entry.colocate_with)
+                if partner is None:
+                    problems.append(f"{entry.table}: co-located with {entry.colocate_with}, not a distributed table")
+                else:
+                    cursor.execute(
+                        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                        " WHERE attrelid = %s::regclass AND attname = %s",
+                        [partner.table, partner.column],
+                    )
+                    partner_type = cursor.fetchone()
+                    if partner_type is None or partner_type[0] != column[1]:
+                        problems.append(f"{entry.table}: {entry.column} {column[1]} cannot co-locate with {partner}")
+            for relation in _tables_and_partitions(cursor, entry.table):
+                cursor.execute(
+                    "SELECT index.relname, pg_get_indexdef(pg_index.indexrelid),"
+                    " bool_or(attribute.attname = %s) FROM pg_index"
+                    " JOIN pg_class index ON index.oid = pg_index.indexrelid"
+                    " LEFT JOIN pg_attribute attribute ON attribute.attrelid = pg_index.indrelid"
+                    "  AND attribute.attnum = ANY(pg_index.indkey)"
+                    " WHERE pg_index.indrelid = %s::regclass AND pg_index.indisunique GROUP BY 1, 2",
+                    [entry.column, relation],
+                )
+                for index, definition, has_column in cursor.fetchall():
+                    if not has_column:
+                        problems.append(f"{relation}: unique index {index} lacks {entry.column}: {definition}")
+        cursor.execute(
+            "SELECT source.relname::text, target.relname::text, con.conname FROM pg_constraint con"
+            " JOIN pg_class source ON source.oid = con.conrelid JOIN pg_class target ON target.oid = con.confrelid"
+            " JOIN pg_namespace ns ON ns.oid = source.relnamespace"
+            " WHERE con.contype = 'f' AND ns.nspname = current_schema() AND con.conparentid = 0"
+        )
+        for source, target, name in cursor.fetchall():
+            source_kind = "distributed" if source in distributed else "reference" if source in reference else "local"
+            target_kind = "distributed" if target in distributed else "reference" if target in reference else "local"
+            refused = (
+                (target_kind == "distributed" and source_kind != "distributed")
+                or (source_kind == "distributed" and target_kind == "local")
+                or (source_kind == "reference" and target_kind != "reference")
+            )
+            if refused:
+                problems.append(f"foreign key {name}: {source_kind} {source} -> {target_kind} {target}")
+    return problems
+
+
+def declared_placement(table: str) -> str:
+    """ "distributed", "reference" or "local" (every table not declared stays on the coordinator)."""
+    if any(entry.table == table for entry in _DISTRIBUTED):
+        return "distributed"
+    return "reference" if table in _REFERENCE else "local"

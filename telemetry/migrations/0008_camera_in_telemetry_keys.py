@@ -61,9 +61,7 @@ def _primary_key(cursor, table: str) -> tuple[str | None, tuple[str, ...]]:
 
 
 def _index_valid(cursor, index: str) -> bool | None:
-    cursor.execute(
-        "SELECT indisvalid FROM pg_index WHERE indexrelid = (SELECT to_regclass(quote_ident(%s)))", [index]
-    )
+    cursor.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = (SELECT to_regclass(quote_ident(%s)))", [index])
     row = cursor.fetchone()
     return None if row is None else bool(row[0])
 
@@ -89,7 +87,9 @@ def _set_primary_key(schema_editor, table: str, columns: tuple[str, ...]) -> Non
             cursor.execute(
                 f"ALTER TABLE {quote(partition)} ADD CONSTRAINT {quote(index)} PRIMARY KEY USING INDEX {quote(index)}"
             )
-        cursor.execute(f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(f'{table}_pkey')} PRIMARY KEY ({column_list})")
+        cursor.execute(
+            f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(f'{table}_pkey')} PRIMARY KEY ({column_list})"
+        )
 
 
 def _host_metrics_not_null(schema_editor) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, InternalError, connection, transaction
 from psycopg import Cursor
 from psycopg.adapt import Dumper
 from psycopg.errors import UniqueViolation
@@ -24,6 +24,7 @@ from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
 from cameras.services.cameras import cameras_mark_seen
+from its_camera.db.errors import is_unique_violation
 from telemetry.choices import BICYCLE_OBJECT_TYPES, PERSON_OBJECT_TYPES, VEHICLE_OBJECT_TYPES
 from telemetry.models import HOST_METRICS_CAMERA_ID
 from telemetry.services.batches import BatchRejected, FrameBatch, MetricIn, RowError
@@ -237,7 +238,7 @@ def _reject_unknown_cameras(camera_ids: list[uuid.UUID | None]) -> None:
     raise BatchRejected(422, "Invalid batch", errors)
 
 
-def _conflict(exc: IntegrityError) -> BatchRejected:
+def _conflict(exc: DatabaseError) -> BatchRejected:
     detail = getattr(getattr(exc.__cause__, "diag", None), "message_detail", None) or str(exc)
     return BatchRejected(409, f"The batch conflicts with stored data: {detail}")
 
@@ -362,7 +363,9 @@ def frames_ingest(*, batch: FrameBatch, idempotency: IdempotencyRequest | None =
             # Last, so the camera rows stay locked only while the transaction commits, and in the same
             # transaction, so the batch costs one WAL flush, not two.
             cameras_mark_seen(last_seen=_latest_per_camera((f.camera_id, f.timestamp) for f in batch.frames))
-    except IntegrityError as exc:
+    except (IntegrityError, InternalError) as exc:
+        if not is_unique_violation(exc):
+            raise
         raise _conflict(exc) from None
     return result
 
@@ -391,7 +394,14 @@ def metrics_ingest(*, metrics: list[MetricIn], idempotency: IdempotencyRequest |
     _reject_unknown_cameras([metric.camera_id for metric in metrics])
     encode = msgspec.json.encode
     rows = [
-        (metric.camera_id or HOST_METRICS_CAMERA_ID, metric.timestamp, metric.name, metric.value, encode(metric.labels), metric.alert_level)
+        (
+            metric.camera_id or HOST_METRICS_CAMERA_ID,
+            metric.timestamp,
+            metric.name,
+            metric.value,
+            encode(metric.labels),
+            metric.alert_level,
+        )
         for metric in metrics
     ]
     cameras = len({metric.camera_id for metric in metrics if metric.camera_id is not None})
@@ -407,6 +417,8 @@ def metrics_ingest(*, metrics: list[MetricIn], idempotency: IdempotencyRequest |
             if idempotency is not None:
                 _idempotency_store(cursor, idempotency, result.as_response())
             cameras_mark_seen(last_seen=_latest_per_camera((m.camera_id, m.timestamp) for m in metrics))
-    except IntegrityError as exc:
+    except (IntegrityError, InternalError) as exc:
+        if not is_unique_violation(exc):
+            raise
         raise _conflict(exc) from None
     return result

@@ -31,7 +31,9 @@ class Command(BaseCommand):
             plan = citus_plan(shard_count=shard_count)
         except CitusNotAvailable as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"workers: {', '.join(plan.workers) or 'none (single-node Citus: shards on the coordinator)'}")
+        self.stdout.write(
+            f"workers: {', '.join(plan.workers) or 'none (single-node Citus: shards on the coordinator)'}"
+        )
         self.stdout.write(f"reference tables: {', '.join(reference_tables())}")
         self.stdout.write(
             "distributed tables: "

@@ -1,0 +1,85 @@
+"""The Citus suite: the platform's database-shape-sensitive tests, run against a real Citus cluster.
+
+Runs when `CITUS_URL` names a Citus coordinator database whose workers are registered, and the suite runs
+against it (`make test-citus CITUS_URL=postgresql://…`, which sets DATABASE_URL to it); skipped, saying
+why, otherwise. The database named is the suite's scratch database: it is migrated, given partitions and
+distributed (`manage.py citus distribute --shard-count 4`) and given the current partitions once per session, and every test runs in a transaction that is
+rolled back, as in the single-node suite. pytest-django does not create a test database here: Citus does
+not propagate CREATE DATABASE, and the extension and the node registration are per database
+(docs/scaling.md).
+
+The test modules in this folder import the single-node tests of the paths that depend on the database's
+shape (ingest, retries, conflicts, heartbeats, status view, frame reads and status updates, rollups and
+analytics, partitions and DEFAULT sweeps, retention and archive restore, admin pages), so both suites
+assert the same results.
+"""
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from tests.analytics.conftest import fleet, make_frames, now  # noqa: F401 - fixtures for the imported tests
+from tests.archival.conftest import archive_root, policies  # noqa: F401
+from tests.telemetry.conftest import camera, make_camera, partitions  # noqa: F401
+
+
+def _same_database(url: str) -> bool:
+    wanted = psycopg.conninfo.conninfo_to_dict(url)
+    current = settings.DATABASES["default"]
+    return (
+        str(wanted.get("dbname")) == str(current["NAME"])
+        and str(wanted.get("port", 5432)) == str(current.get("PORT") or 5432)
+        and str(wanted.get("host", "")) == str(current.get("HOST") or "")
+    )
+
+
+def citus_unavailable_reason() -> str | None:
+    """Why the Citus suite cannot run here, or None when it can."""
+    url = os.environ.get("CITUS_URL", "")
+    if not url:
+        return "CITUS_URL is not set (a Citus coordinator database with registered workers; docs/scaling.md)"
+    try:
+        with psycopg.connect(url, connect_timeout=5) as connection:
+            if connection.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'").fetchone() is None:
+                return f"CITUS_URL names a database without the citus extension: {url}"
+            workers = connection.execute(
+                "SELECT count(*) FROM pg_dist_node WHERE groupid <> 0 AND noderole = 'primary' AND isactive"
+            ).fetchone()
+            if not workers or not workers[0]:
+                return "CITUS_URL names a coordinator with no registered worker (citus_add_node)"
+    except psycopg.OperationalError as exc:
+        return f"CITUS_URL cannot be reached: {exc}".splitlines()[0]
+    if not _same_database(url):
+        return "the suite runs against DATABASE_URL, not CITUS_URL: run `make test-citus CITUS_URL=…`"
+    return None
+
+
+def pytest_collection_modifyitems(config: Any, items: list[pytest.Item]) -> None:
+    here = os.path.dirname(__file__)
+    citus_items = [item for item in items if str(item.fspath).startswith(here)]
+    if not citus_items:
+        return
+    reason = citus_unavailable_reason()
+    if reason:
+        for item in citus_items:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_blocker: Any) -> Iterator[None]:
+    """The CITUS_URL database, migrated and distributed (instead of a test database pytest-django creates)."""
+    reason = citus_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with django_db_blocker.unblock():
+        call_command("migrate", verbosity=0)
+        # Few shards: every partition a test creates is created once per shard, in the test's transaction.
+        call_command("citus", "distribute", shard_count=4, verbosity=0)
+        # Committed once, so the tests' own `partitions` fixtures find them made.
+        call_command("partitions", "apply", verbosity=0)
+    yield
