@@ -22,6 +22,7 @@ __all__ = [
     "declared_placement",
     "distributed_tables",
     "reference_tables",
+    "register_citus_view",
     "register_distributed_table",
     "register_reference_table",
 ]
@@ -36,6 +37,7 @@ class DistributedTable:
 
 _REFERENCE: list[str] = []
 _DISTRIBUTED: list[DistributedTable] = []
+_VIEWS: dict[str, str] = {}
 
 
 def register_reference_table(table: str) -> None:
@@ -50,6 +52,13 @@ def register_distributed_table(table: str, *, column: str, colocate_with: str | 
     (tests/its_camera/test_citus_schema.py checks the catalog). Partitions follow their parent."""
     if all(entry.table != table for entry in _DISTRIBUTED):
         _DISTRIBUTED.append(DistributedTable(table, column, colocate_with))
+
+
+def register_citus_view(view: str, *, definition: str) -> None:
+    """A view whose single-node form joins LATERAL into a distributed table (which Citus refuses as an outer
+    join): `citus distribute` replaces it with `definition` (same columns, a form Citus plans) while the view
+    still has a LATERAL join, e.g. after a migration redefined it."""
+    _VIEWS[view] = definition
 
 
 def reference_tables() -> list[str]:
@@ -67,7 +76,7 @@ class CitusNotAvailable(Exception):
 @dataclass
 class CitusStep:
     table: str
-    action: str  # "settings", "reference" or "distribute"
+    action: str  # "settings", "reference", "view" or "distribute"
     statement: sql.Composed
     done: bool = False
 
@@ -144,6 +153,17 @@ def citus_plan(*, shard_count: int | None = None) -> CitusPlan:
             continue
         statement = sql.SQL("SELECT create_reference_table({})").format(sql.Literal(table))
         plan.steps.append(CitusStep(table, "reference", statement))
+    for view, definition in _VIEWS.items():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_viewdef(to_regclass(%s))", [view])
+            current = (cursor.fetchone() or [None])[0]
+        if current is None:
+            continue
+        if "LATERAL" not in current.upper():
+            plan.already.append(f"{view}: Citus form")
+            continue
+        statement = sql.SQL("CREATE OR REPLACE VIEW {} AS {}").format(sql.Identifier(view), sql.SQL(definition))
+        plan.steps.append(CitusStep(view, "view", statement))
     for entry in _DISTRIBUTED:
         kind, column = placements.get(entry.table, ("", None))
         if kind == "distributed":
@@ -153,7 +173,7 @@ def citus_plan(*, shard_count: int | None = None) -> CitusPlan:
                 )
             plan.already.append(f"{entry.table}: distributed by {column}")
             continue
-        arguments = [sql.Literal(entry.table), sql.Literal(entry.column)]
+        arguments: list[sql.Composable] = [sql.Literal(entry.table), sql.Literal(entry.column)]
         if entry.colocate_with:
             arguments.append(sql.SQL("colocate_with => {}").format(sql.Literal(entry.colocate_with)))
         elif shard_count:

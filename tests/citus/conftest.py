@@ -3,7 +3,8 @@
 Runs when `CITUS_URL` names a Citus coordinator database whose workers are registered, and the suite runs
 against it (`make test-citus CITUS_URL=postgresql://…`, which sets DATABASE_URL to it); skipped, saying
 why, otherwise. The database named is the suite's scratch database: it is migrated, given partitions and
-distributed (`manage.py citus distribute --shard-count 4`) and given the current partitions once per session, and every test runs in a transaction that is
+distributed (`manage.py citus distribute --shard-count 4`) and given the current partitions once per
+session, and every test runs in a transaction that is
 rolled back, as in the single-node suite. pytest-django does not create a test database here: Citus does
 not propagate CREATE DATABASE, and the extension and the node registration are per database
 (docs/scaling.md).
@@ -15,7 +16,6 @@ assert the same results.
 """
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -24,7 +24,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from tests.analytics.conftest import fleet, make_frames, now  # noqa: F401 - fixtures for the imported tests
-from tests.archival.conftest import archive_root, policies  # noqa: F401
+from tests.archival.conftest import archive_root, make_partitions, policies  # noqa: F401
 from tests.telemetry.conftest import camera, make_camera, partitions  # noqa: F401
 
 
@@ -71,7 +71,7 @@ def pytest_collection_modifyitems(config: Any, items: list[pytest.Item]) -> None
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_blocker: Any) -> Iterator[None]:
+def django_db_setup(django_db_blocker: Any) -> None:
     """The CITUS_URL database, migrated and distributed (instead of a test database pytest-django creates)."""
     reason = citus_unavailable_reason()
     if reason:
@@ -80,6 +80,24 @@ def django_db_setup(django_db_blocker: Any) -> Iterator[None]:
         call_command("migrate", verbosity=0)
         # Few shards: every partition a test creates is created once per shard, in the test's transaction.
         call_command("citus", "distribute", shard_count=4, verbosity=0)
-        # Committed once, so the tests' own `partitions` fixtures find them made.
+        # Committed once, so the tests' `partitions` fixtures find them made instead of creating ~40
+        # partitions (each once per shard) in every test's transaction; tests/citus/test_*partitions*.py
+        # start from no partitions, as the single-node tests do (`without_partitions`).
         call_command("partitions", "apply", verbosity=0)
-    yield
+
+
+@pytest.fixture
+def without_partitions(db: None) -> None:
+    """Only the DEFAULT partitions, as on a freshly migrated database: the partitions made at session start are
+    dropped inside the test's transaction (and so come back when it is rolled back)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("frame_metadata", "detections", "system_metrics"):
+            cursor.execute(
+                "SELECT child.relname FROM pg_inherits JOIN pg_class child ON child.oid = pg_inherits.inhrelid"
+                " WHERE pg_inherits.inhparent = %s::regclass AND child.relname <> %s",
+                [table, f"{table}_default"],
+            )
+            for (partition,) in cursor.fetchall():
+                cursor.execute(f'DROP TABLE "{partition}"')

@@ -29,7 +29,8 @@ def test_reference_and_distributed_tables_are_placed_as_declared_partitions_incl
         assert placements[f"{entry.table}_default"][:2] == ("distributed", entry.column)
     assert len(groups) == 1  # co-located: a camera's frames, detections and metrics share a shard
     assert placements["alerts"][0] == "local"  # on the coordinator, chained to cameras by its foreign key
-    assert "auth_user" not in placements and "django_celery_beat_periodictask" not in placements
+    assert "auth_user" not in placements
+    assert "django_celery_beat_periodictask" not in placements
 
 
 def test_distribute_again_has_nothing_to_do_and_dry_run_changes_nothing(db, capsys):
