@@ -2,12 +2,11 @@
 
 Runs when `CITUS_URL` names a Citus coordinator database whose workers are registered, and the suite runs
 against it (`make test-citus CITUS_URL=postgresql://…`, which sets DATABASE_URL to it); skipped, saying
-why, otherwise. The database named is the suite's scratch database: it is migrated, given partitions and
-distributed (`manage.py citus distribute --shard-count 4`) and given the current partitions once per
-session, and every test runs in a transaction that is
-rolled back, as in the single-node suite. pytest-django does not create a test database here: Citus does
-not propagate CREATE DATABASE, and the extension and the node registration are per database
-(docs/scaling.md).
+why, otherwise. The database named is the suite's scratch database: once per session its platform tables
+are dropped, then it is migrated, distributed (`manage.py citus distribute --shard-count 4`) and given the
+current partitions; every test runs in a transaction that is rolled back, as in the single-node suite.
+pytest-django does not create a test database here: Citus does not propagate CREATE DATABASE, and the
+extension and the node registration are per database (docs/scaling.md).
 
 The test modules in this folder import the single-node tests of the paths that depend on the database's
 shape (ingest, retries, conflicts, heartbeats, status view, frame reads and status updates, rollups and
@@ -25,6 +24,7 @@ from django.core.management import call_command
 
 from tests.analytics.conftest import fleet, make_frames, now  # noqa: F401 - fixtures for the imported tests
 from tests.archival.conftest import archive_root, make_partitions, policies  # noqa: F401
+from tests.live.conftest import extra_server, live_redis, live_servers, open_stream  # noqa: F401
 from tests.telemetry.conftest import camera, make_camera, partitions  # noqa: F401
 
 
@@ -70,6 +70,29 @@ def pytest_collection_modifyitems(config: Any, items: list[pytest.Item]) -> None
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+def _drop_platform_tables() -> None:
+    """Start every session from an empty schema, as pytest-django's fresh test database would: a previous
+    session's transactional tests flushed the rows that data migrations seed. Drops the tables and views of
+    `public` that are not the citus extension's own (its views, e.g. citus_tables, live there too)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relkind, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v') AND NOT c.relispartition"
+            " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass"
+            " AND d.objid = c.oid AND d.deptype = 'e')"
+        )
+        relations = cursor.fetchall()
+        cursor.execute("SELECT table_name::text FROM citus_tables WHERE citus_table_type = 'reference'")
+        reference = {name for (name,) in cursor.fetchall()}
+        # Views first, reference tables last: dropping cameras first would cascade to alerts' foreign key,
+        # and Citus would then turn alerts back into a plain table, which it refuses for a table with an
+        # identity column ("cannot complete operation on a table with identity column").
+        for kind, name in sorted(relations, key=lambda relation: (relation[0] != "v", relation[1] in reference)):
+            cursor.execute(f'DROP {"VIEW" if kind == "v" else "TABLE"} IF EXISTS "{name}" CASCADE')
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_blocker: Any) -> None:
     """The CITUS_URL database, migrated and distributed (instead of a test database pytest-django creates)."""
@@ -77,6 +100,7 @@ def django_db_setup(django_db_blocker: Any) -> None:
     if reason:
         pytest.skip(reason)
     with django_db_blocker.unblock():
+        _drop_platform_tables()
         call_command("migrate", verbosity=0)
         # Few shards: every partition a test creates is created once per shard, in the test's transaction.
         call_command("citus", "distribute", shard_count=4, verbosity=0)
