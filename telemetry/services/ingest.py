@@ -19,7 +19,7 @@ import msgspec
 from django.db import DatabaseError, IntegrityError, InternalError, connection, transaction
 from psycopg import Cursor
 from psycopg.adapt import Dumper
-from psycopg.errors import UniqueViolation
+from psycopg.errors import InternalError_, UniqueViolation
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
@@ -377,8 +377,12 @@ def _metrics_write(cursor: Cursor, rows: list[tuple]) -> int:
         with transaction.atomic():  # a savepoint: a duplicate undoes the COPY only, not the idempotency claim
             _copy(cursor, METRICS_COPY, METRIC_COLUMNS, rows)
         return len(rows)
-    except UniqueViolation:
-        # system_metrics' only other unique key is (id, timestamp), an identity: this is the natural key.
+    except (UniqueViolation, InternalError_) as exc:
+        # Citus reports a duplicate met by a COPY as XX000, not 23505 (its_camera.db.errors).
+        if not is_unique_violation(exc):
+            raise
+        # system_metrics' only other unique key is (camera_id, id, timestamp), with an identity: this is the
+        # natural key.
         columns = [list(column) for column in zip(*rows, strict=True)]
         columns[4] = [labels.decode() for labels in columns[4]]
         cursor.execute(METRICS_INSERT, columns)
