@@ -96,7 +96,9 @@ METRICS_COPY = _copy_statement("system_metrics", METRIC_COLUMNS)
 METRICS_INSERT = (
     'INSERT INTO system_metrics (camera_id, "timestamp", name, value, labels, alert_level) '
     "SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::float8[], %s::jsonb[], %s::text[]) "
-    'ON CONFLICT (camera_id, name, "timestamp", md5(labels::text)) DO NOTHING'
+    'ON CONFLICT (camera_id, name, "timestamp", md5(labels::text)) DO NOTHING '
+    # Counted from RETURNING, not rowcount: Citus reports the rows an INSERT … SELECT processed, not inserted.
+    "RETURNING 1"
 )
 
 
@@ -386,7 +388,7 @@ def _metrics_write(cursor: Cursor, rows: list[tuple]) -> int:
         columns = [list(column) for column in zip(*rows, strict=True)]
         columns[4] = [labels.decode() for labels in columns[4]]
         cursor.execute(METRICS_INSERT, columns)
-        return max(0, cursor.rowcount)
+        return len(cursor.fetchall())
 
 
 def metrics_ingest(*, metrics: list[MetricIn], idempotency: IdempotencyRequest | None = None) -> MetricIngestResult:

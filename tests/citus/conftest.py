@@ -84,13 +84,15 @@ def _drop_platform_tables() -> None:
             " AND d.objid = c.oid AND d.deptype = 'e')"
         )
         relations = cursor.fetchall()
-        cursor.execute("SELECT table_name::text FROM citus_tables WHERE citus_table_type = 'reference'")
-        reference = {name for (name,) in cursor.fetchall()}
-        # Views first, reference tables last: dropping cameras first would cascade to alerts' foreign key,
-        # and Citus would then turn alerts back into a plain table, which it refuses for a table with an
-        # identity column ("cannot complete operation on a table with identity column").
-        for kind, name in sorted(relations, key=lambda relation: (relation[0] != "v", relation[1] in reference)):
-            cursor.execute(f'DROP {"VIEW" if kind == "v" else "TABLE"} IF EXISTS "{name}" CASCADE')
+        # All tables in one statement: dropping cameras (or alerts) alone would cascade to a foreign key of a
+        # table Citus keeps in its metadata only because of that key (alerts, notification deliveries), and
+        # Citus would then turn it back into a plain table, which it refuses for a table with an identity
+        # column ("cannot complete operation on a table with identity column").
+        for kind in ("v", "table"):
+            names = [name for relation_kind, name in relations if (relation_kind == "v") == (kind == "v")]
+            if names:
+                listed = ", ".join(f'"{name}"' for name in names)
+                cursor.execute(f"DROP {'VIEW' if kind == 'v' else 'TABLE'} IF EXISTS {listed} CASCADE")
 
 
 @pytest.fixture(scope="session")
