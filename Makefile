@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test test-clock lint format bench soak check-deploy clean-local
+.PHONY: run test test-citus test-clock lint format bench soak check-deploy clean-local
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ run: $(INSTALLED)
 ## test: the whole suite against real PostgreSQL and Redis; PYTEST_ARGS="-k name" narrows it
 test: $(INSTALLED)
 	$(PY) -m its_camera.devservices test $(PYTEST_ARGS)
+
+## test-citus: tests/citus against a Citus coordinator database with registered workers (docs/scaling.md):
+## make test-citus CITUS_URL=postgresql://postgres@127.0.0.1:9700/its_ci
+test-citus: $(INSTALLED)
+	@test -n "$(CITUS_URL)" || { echo "test-citus needs CITUS_URL (see docs/scaling.md)"; exit 2; }
+	DATABASE_URL=$(CITUS_URL) CITUS_URL=$(CITUS_URL) $(PY) -m its_camera.devservices test tests/citus $(PYTEST_ARGS)
 
 ## test-clock: the whole suite under libfaketime at each moment of CLOCKS: PostgreSQL, Redis and the tests all see
 ## the same fixed, ticking clock, so a test that depends on the hour fails here first. The library comes from the

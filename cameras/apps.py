@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from its_camera.db.citus import register_reference_table
+
 
 class CamerasConfig(AppConfig):
     name = "cameras"
@@ -9,3 +11,7 @@ class CamerasConfig(AppConfig):
         from cameras import job_alerts
 
         job_alerts.connect()
+        # Citus (docs/scaling.md): small, joined by everything, so copied to every node; zones first, cameras
+        # reference them. Alerts stay on the coordinator (system alerts have no camera to shard by).
+        register_reference_table("zones")
+        register_reference_table("cameras")

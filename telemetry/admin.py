@@ -27,7 +27,13 @@ from telemetry import (
     operations_panels,  # noqa: F401 - registers the admin home's ingest panel
 )
 from telemetry.choices import StorageTier
-from telemetry.models import DetectionRecord, FrameMetadataRecord, PartitionTier, SystemMetricRecord
+from telemetry.models import (
+    HOST_METRICS_CAMERA_ID,
+    DetectionRecord,
+    FrameMetadataRecord,
+    PartitionTier,
+    SystemMetricRecord,
+)
 from telemetry.selectors.timeline import frame_detections
 
 
@@ -168,6 +174,8 @@ class TelemetryAdmin(admin.ModelAdmin):
 
     @admin.display(description="camera", ordering="camera__name")
     def camera_name(self, obj: Any) -> str:
+        if obj.camera_id == HOST_METRICS_CAMERA_ID:
+            return "(host)"
         return obj.camera.name if obj.camera_id and obj.camera else str(obj.camera_id or "—")
 
 

@@ -207,31 +207,42 @@ def camera_bulk_add_tag(*, camera_ids: Iterable[uuid.UUID], tag: str) -> int:
 
 LAST_SEEN_RESOLUTION = timedelta(seconds=1)
 
+# The first half of the two-int advisory lock key cameras_mark_seen takes per camera (the second is a hash of
+# the camera id). Job locks (its_camera.db.locks) use one bigint key: PostgreSQL keeps the two kinds apart.
+MARK_SEEN_LOCK_SPACE = 0x17C5EE
+
 
 def cameras_mark_seen(*, last_seen: dict[uuid.UUID, datetime]) -> int:
     """Move each camera's last_seen_at forward to the given time (never back, never past now), in one
-    statement. Rows locked by a concurrent writer are skipped rather than waited for: a concurrent batch
-    is moving the same cameras forward too, and ingest must never queue on camera rows. A camera seen
-    less than LAST_SEEN_RESOLUTION ago is left alone: the status view's thresholds are 30 s and 5 min,
-    and every skipped row is a write saved. Returns the number of cameras updated."""
+    statement. A camera another ingest transaction is moving forward right now is skipped rather than waited
+    for: that batch moves it too, and ingest must never queue on camera rows. A camera seen less than
+    LAST_SEEN_RESOLUTION ago is left alone: the status view's thresholds are 30 s and 5 min, and every skipped
+    row is a write saved. Returns the number of cameras updated.
+
+    "Skip if busy" is a transaction-scoped advisory lock per camera, tried without waiting, not `FOR NO KEY
+    UPDATE … SKIP LOCKED`: Citus refuses row locks on its reference tables (cameras is one, docs/scaling.md),
+    while advisory locks are taken on the node running the statement, the coordinator, on both. The threshold
+    is computed here, not in SQL: Citus refuses a STABLE function (timestamptz - interval) over columns in an
+    UPDATE."""
     if not last_seen:
         return 0
     now = timezone.now()
     ids = sorted(last_seen)
     seen = [min(last_seen[camera_id], now) for camera_id in ids]
+    stale_before = [moment - LAST_SEEN_RESOLUTION for moment in seen]
     # Ingest calls this for every batch (telemetry), so it is the one write to cameras that must never wait.
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            WITH seen AS (SELECT * FROM unnest(%s::uuid[], %s::timestamptz[]) AS s(id, seen)),
-            locked AS (
-                SELECT cameras.id, seen.seen FROM cameras JOIN seen ON seen.id = cameras.id
-                WHERE cameras.last_seen_at IS NULL OR cameras.last_seen_at < seen.seen - make_interval(secs => %s)
-                ORDER BY cameras.id
-                FOR NO KEY UPDATE OF cameras SKIP LOCKED
+            WITH claimed AS (
+                SELECT seen.id, seen.seen, seen.stale_before
+                FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[]) AS seen(id, seen, stale_before)
+                WHERE pg_try_advisory_xact_lock(%s, hashtext(seen.id::text))
             )
-            UPDATE cameras SET last_seen_at = locked.seen FROM locked WHERE cameras.id = locked.id
+            UPDATE cameras SET last_seen_at = claimed.seen FROM claimed
+            WHERE cameras.id = claimed.id
+              AND (cameras.last_seen_at IS NULL OR cameras.last_seen_at < claimed.stale_before)
             """,
-            [ids, seen, LAST_SEEN_RESOLUTION.total_seconds()],
+            [ids, seen, stale_before, MARK_SEEN_LOCK_SPACE],
         )
         return cursor.rowcount

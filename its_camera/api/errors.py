@@ -16,6 +16,8 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, Throttled
 from psycopg_pool import PoolTimeout
 
+from its_camera.db.errors import is_unique_violation
+
 logger = logging.getLogger(__name__)
 
 API_PATH_PREFIX = "/api/"
@@ -87,6 +89,8 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @handler(DatabaseError)
     def database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+        if is_unique_violation(exc):  # a duplicate key reported by Citus as XX000 (its_camera.db.errors)
+            return conflict(request, exc)
         logger.exception("Database error while serving %s", request.path)
         return error_response(500, "Internal server error.")
 

@@ -1,7 +1,7 @@
 from .detections import Detection, DetectionRecord
 from .frames import FrameMetadata, FrameMetadataRecord
 from .idempotency import IdempotencyKey
-from .metrics import SystemMetric, SystemMetricRecord
+from .metrics import HOST_METRICS_CAMERA_ID, SystemMetric, SystemMetricRecord
 from .rollups import (
     NIL_SCOPE_ID,
     DetectionDailyRollup,
@@ -16,6 +16,7 @@ from .rollups import (
 from .tiers import PartitionTier
 
 __all__ = [
+    "HOST_METRICS_CAMERA_ID",
     "NIL_SCOPE_ID",
     "Detection",
     "DetectionDailyRollup",

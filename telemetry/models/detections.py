@@ -24,7 +24,8 @@ class Detection(PostgresPartitionedModel):
     """One object seen in a frame, normalized for analytics. Belongs to the frame with the same
     (camera_id, timestamp); partitioned like frames so both age out together."""
 
-    pk = models.CompositePrimaryKey("id", "timestamp")
+    # camera_id first: Citus distributes these tables by camera and refuses a key without it (docs/scaling.md).
+    pk = models.CompositePrimaryKey("camera", "id", "timestamp")
     id = PartitionedIdentityField()
     camera = models.ForeignKey(
         "cameras.Camera", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"

@@ -16,7 +16,8 @@ class FrameMetadata(PostgresPartitionedModel):
     seen. Range-partitioned on `timestamp` (see telemetry/partitioning.py); written by COPY
     (telemetry/services/ingest.py), never row by row."""
 
-    pk = models.CompositePrimaryKey("id", "timestamp")
+    # camera_id first: Citus distributes these tables by camera and refuses a key without it (docs/scaling.md).
+    pk = models.CompositePrimaryKey("camera", "id", "timestamp")
     id = PartitionedIdentityField()
     # No database FK: a per-row trigger check costs COPY throughput, and a camera may be deleted while
     # its history stays. The ingest service validates a batch's cameras with one query instead.

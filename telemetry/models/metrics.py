@@ -1,3 +1,5 @@
+import uuid
+
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
@@ -8,23 +10,23 @@ from psqlextra.types import PostgresPartitioningMethod
 from telemetry.choices import MetricAlertLevel
 from telemetry.models.fields import PartitionedIdentityField
 
-__all__ = ["SystemMetric", "SystemMetricRecord"]
+__all__ = ["HOST_METRICS_CAMERA_ID", "SystemMetric", "SystemMetricRecord"]
+
+# The camera id host metrics are stored under (the nil UUID, never a real camera's uuid4): see SystemMetric.camera.
+HOST_METRICS_CAMERA_ID = uuid.UUID(int=0)
 
 
 class SystemMetric(PostgresPartitionedModel):
     """A measurement (fps, gpu_utilization, inference latency, ...) of a camera's pipeline, or of a
-    host when `camera` is empty."""
+    host when `camera_id` is HOST_METRICS_CAMERA_ID."""
 
-    pk = models.CompositePrimaryKey("id", "timestamp")
+    # camera_id first: Citus distributes this table by camera (docs/scaling.md).
+    pk = models.CompositePrimaryKey("camera", "id", "timestamp")
     id = PartitionedIdentityField()
+    # Host metrics carry HOST_METRICS_CAMERA_ID (the nil UUID) rather than NULL: a distribution column cannot be
+    # NULL, and a key including it cannot either. The API still speaks `camera_id: null` for them.
     camera = models.ForeignKey(
-        "cameras.Camera",
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        db_index=False,
-        related_name="+",
+        "cameras.Camera", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
     )
     timestamp = models.DateTimeField()
     name = models.CharField(max_length=64)

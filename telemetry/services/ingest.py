@@ -18,15 +18,17 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, InternalError, connection, transaction
 from psycopg import Cursor
 from psycopg.adapt import Dumper
-from psycopg.errors import UniqueViolation
+from psycopg.errors import InternalError_, UniqueViolation
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
 from cameras.services.cameras import cameras_mark_seen
+from its_camera.db.errors import is_unique_violation
 from telemetry.choices import BICYCLE_OBJECT_TYPES, PERSON_OBJECT_TYPES, VEHICLE_OBJECT_TYPES
+from telemetry.models import HOST_METRICS_CAMERA_ID
 from telemetry.services.batches import BatchRejected, FrameBatch, MetricIn, RowError
 
 __all__ = [
@@ -96,7 +98,9 @@ METRICS_COPY = _copy_statement("system_metrics", METRIC_COLUMNS)
 METRICS_INSERT = (
     'INSERT INTO system_metrics (camera_id, "timestamp", name, value, labels, alert_level) '
     "SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::float8[], %s::jsonb[], %s::text[]) "
-    'ON CONFLICT (camera_id, name, "timestamp", md5(labels::text)) DO NOTHING'
+    'ON CONFLICT (camera_id, name, "timestamp", md5(labels::text)) DO NOTHING '
+    # Counted from RETURNING, not rowcount: Citus reports the rows an INSERT … SELECT processed, not inserted.
+    "RETURNING 1"
 )
 
 
@@ -238,7 +242,7 @@ def _reject_unknown_cameras(camera_ids: list[uuid.UUID | None]) -> None:
     raise BatchRejected(422, "Invalid batch", errors)
 
 
-def _conflict(exc: IntegrityError) -> BatchRejected:
+def _conflict(exc: DatabaseError) -> BatchRejected:
     detail = getattr(getattr(exc.__cause__, "diag", None), "message_detail", None) or str(exc)
     return BatchRejected(409, f"The batch conflicts with stored data: {detail}")
 
@@ -366,7 +370,9 @@ def frames_ingest(*, batch: FrameBatch, idempotency: IdempotencyRequest | None =
             # Last, so the camera rows stay locked only while the transaction commits, and in the same
             # transaction, so the batch costs one WAL flush, not two.
             cameras_mark_seen(last_seen=_latest_per_camera((f.camera_id, f.timestamp) for f in batch.frames))
-    except IntegrityError as exc:
+    except (IntegrityError, InternalError) as exc:
+        if not is_unique_violation(exc):
+            raise
         raise _conflict(exc) from None
     return result
 
@@ -378,12 +384,16 @@ def _metrics_write(cursor: Cursor, rows: list[tuple]) -> int:
         with transaction.atomic():  # a savepoint: a duplicate undoes the COPY only, not the idempotency claim
             _copy(cursor, METRICS_COPY, METRIC_COLUMNS, rows)
         return len(rows)
-    except UniqueViolation:
-        # system_metrics' only other unique key is (id, timestamp), an identity: this is the natural key.
+    except (UniqueViolation, InternalError_) as exc:
+        # Citus reports a duplicate met by a COPY as XX000, not 23505 (its_camera.db.errors).
+        if not is_unique_violation(exc):
+            raise
+        # system_metrics' only other unique key is (camera_id, id, timestamp), with an identity: this is the
+        # natural key.
         columns = [list(column) for column in zip(*rows, strict=True)]
         columns[4] = [labels.decode() for labels in columns[4]]
         cursor.execute(METRICS_INSERT, columns)
-        return max(0, cursor.rowcount)
+        return len(cursor.fetchall())
 
 
 def metrics_ingest(*, metrics: list[MetricIn], idempotency: IdempotencyRequest | None = None) -> MetricIngestResult:
@@ -395,7 +405,14 @@ def metrics_ingest(*, metrics: list[MetricIn], idempotency: IdempotencyRequest |
     _reject_unknown_cameras([metric.camera_id for metric in metrics])
     encode = msgspec.json.encode
     rows = [
-        (metric.camera_id, metric.timestamp, metric.name, metric.value, encode(metric.labels), metric.alert_level)
+        (
+            metric.camera_id or HOST_METRICS_CAMERA_ID,
+            metric.timestamp,
+            metric.name,
+            metric.value,
+            encode(metric.labels),
+            metric.alert_level,
+        )
         for metric in metrics
     ]
     cameras = len({metric.camera_id for metric in metrics if metric.camera_id is not None})
@@ -411,6 +428,8 @@ def metrics_ingest(*, metrics: list[MetricIn], idempotency: IdempotencyRequest |
             if idempotency is not None:
                 _idempotency_store(cursor, idempotency, result.as_response())
             cameras_mark_seen(last_seen=_latest_per_camera((m.camera_id, m.timestamp) for m in metrics))
-    except IntegrityError as exc:
+    except (IntegrityError, InternalError) as exc:
+        if not is_unique_violation(exc):
+            raise
         raise _conflict(exc) from None
     return result

@@ -77,3 +77,21 @@ def table_counts() -> dict[str, int]:
             cursor.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - fixed table names
             counts[table] = cursor.fetchone()[0]
     return counts
+
+
+def partition_row_counts(table: str) -> dict[str, int]:
+    """Rows per partition of `table`, named from the catalog (partitions with no rows left out). Not
+    `tableoid::regclass`: on Citus that names the shard a row lives in, not its partition."""
+    counts: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT child.relname FROM pg_inherits JOIN pg_class child ON child.oid = pg_inherits.inhrelid"
+            " WHERE pg_inherits.inhparent = %s::regclass ORDER BY child.relname",
+            [table],
+        )
+        for (partition,) in cursor.fetchall():
+            cursor.execute(f'SELECT count(*) FROM "{partition}"')  # noqa: S608 - a name read from the catalog
+            rows = cursor.fetchone()[0]
+            if rows:
+                counts[partition] = rows
+    return counts

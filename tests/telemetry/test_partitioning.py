@@ -7,6 +7,7 @@ from django.test import override_settings
 
 from telemetry.partitioning import UtcTimePartitioningStrategy, period_start
 from telemetry.services.partitions import PartitionAction, partitions_apply, partitions_plan
+from tests.telemetry.conftest import partition_row_counts
 
 pytestmark = pytest.mark.django_db
 
@@ -94,9 +95,7 @@ def test_rows_waiting_in_default_are_moved_into_the_partition_created_for_them(c
 
     moved = [item for item in items if item.moved_rows]
     assert [(item.partition, item.moved_rows) for item in moved] == [("frame_metadata_p20260510", 1)]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT tableoid::regclass::text, count(*) FROM frame_metadata GROUP BY 1")
-        assert cursor.fetchall() == [("frame_metadata_p20260510", 1)]
+    assert partition_row_counts("frame_metadata") == {"frame_metadata_p20260510": 1}
 
 
 @override_settings(

@@ -1,0 +1,3 @@
+"""tests/archival/test_admin.py, run against the Citus cluster (see conftest.py)."""
+
+from tests.archival.test_admin import *  # noqa: F403

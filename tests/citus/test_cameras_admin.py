@@ -1,0 +1,3 @@
+"""tests/cameras/test_admin.py, run against the Citus cluster (see conftest.py)."""
+
+from tests.cameras.test_admin import *  # noqa: F403

@@ -1,0 +1,50 @@
+"""The cluster holds the tables where the platform declares them, and `citus distribute` is idempotent."""
+
+from datetime import UTC, datetime
+
+from django.core.management import call_command
+from django.db import connection
+
+from its_camera.db.citus import distributed_tables, reference_tables
+from telemetry.services.partitions import partitions_apply
+
+
+def _placements() -> dict[str, tuple[str, str, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name::text, citus_table_type, distribution_column, colocation_id FROM citus_tables"
+        )
+        return {name: (kind, column, colocation) for name, kind, column, colocation in cursor.fetchall()}
+
+
+def test_reference_and_distributed_tables_are_placed_as_declared_partitions_included(db):
+    placements = _placements()
+
+    for table in reference_tables():
+        assert placements[table][0] == "reference"
+    groups = set()
+    for entry in distributed_tables():
+        assert placements[entry.table][:2] == ("distributed", entry.column)
+        groups.add(placements[entry.table][2])
+        assert placements[f"{entry.table}_default"][:2] == ("distributed", entry.column)
+    assert len(groups) == 1  # co-located: a camera's frames, detections and metrics share a shard
+    assert placements["alerts"][0] == "local"  # on the coordinator, chained to cameras by its foreign key
+    assert "auth_user" not in placements
+    assert "django_celery_beat_periodictask" not in placements
+
+
+def test_distribute_again_has_nothing_to_do_and_dry_run_changes_nothing(db, capsys):
+    call_command("citus", "distribute", "--dry-run")
+    call_command("citus", "distribute")
+
+    output = capsys.readouterr().out
+    assert output.count("Nothing to do: every table is placed.") == 2
+    assert "would run" not in output
+
+
+def test_a_partition_created_after_distribution_is_distributed_with_its_parent(db):
+    partitions_apply(moment=datetime(2031, 3, 4, 12, tzinfo=UTC))
+
+    placements = _placements()
+    assert placements["frame_metadata_p20310304"][:2] == ("distributed", "camera_id")
+    assert placements["system_metrics_p203103"][:2] == ("distributed", "camera_id")
