@@ -392,6 +392,33 @@ def _finish(run: ArchiveRun, *, state: str, started: float, error: str = "", **f
     return run
 
 
+def _partition_run_start(
+    *,
+    policy: RetentionPolicy,
+    action: str,
+    reason: str,
+    table: str,
+    partition: str,
+    start: datetime,
+    end: datetime,
+    requested_by: str,
+) -> ArchiveRun:
+    """The RUNNING ArchiveRun a policy's work on one attached partition starts with (retire and tier alike)."""
+    return ArchiveRun.objects.create(
+        policy=policy,
+        policy_name=policy.name,
+        action=action,
+        reason=reason,
+        table=table,
+        partition=partition,
+        range_start=start,
+        range_end=end,
+        state=ArchiveState.RUNNING,
+        requested_by=requested_by,
+        started_at=timezone.now(),
+    )
+
+
 def _still_attached(table: str, partition: str, start: datetime, end: datetime) -> bool:
     return any(r.name == partition and (r.start, r.end) == (start, end) for r in partition_ranges(table))
 
@@ -410,18 +437,15 @@ def partition_retire(
     Returns the ArchiveRun; on failure it is FAILED with the error and the partition is untouched."""
     table = _partitioned_table(policy.table)
     exporting = policy.method == RetentionMethod.EXPORT
-    run = ArchiveRun.objects.create(
+    run = _partition_run_start(
         policy=policy,
-        policy_name=policy.name,
         action=ArchiveAction.EXPORT if exporting else ArchiveAction.DROP,
         reason=reason,
         table=table.table,
         partition=partition,
-        range_start=start,
-        range_end=end,
-        state=ArchiveState.RUNNING,
+        start=start,
+        end=end,
         requested_by=requested_by,
-        started_at=timezone.now(),
     )
     started = time.perf_counter()
     storage = archive_storage()

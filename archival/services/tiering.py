@@ -49,6 +49,7 @@ from archival.services.archives import (
     _detach_and_drop,
     _finish,
     _log_failure,
+    _partition_run_start,
     _partitioned_table,
     _session_for_archiving,
     _still_attached,
@@ -380,18 +381,15 @@ def partition_tier_to_cold(
     transaction (module docstring). Returns the ArchiveRun: DROPPED when done, FAILED (partition untouched,
     every row still in PostgreSQL) otherwise."""
     table = _partitioned_table(policy.table)
-    run = ArchiveRun.objects.create(
+    run = _partition_run_start(
         policy=policy,
-        policy_name=policy.name,
         action=ArchiveAction.TIER,
         reason=reason,
         table=table.table,
         partition=partition,
-        range_start=start,
-        range_end=end,
-        state=ArchiveState.RUNNING,
+        start=start,
+        end=end,
         requested_by=requested_by,
-        started_at=timezone.now(),
     )
     started = time.perf_counter()
     storage = archive_storage()
