@@ -174,6 +174,16 @@ def line_create(
     return line
 
 
+def _rename(definition: CountingLine | Region, name: str, *, kind: str) -> None:
+    """Rename a line or region; names are unique per camera (history keeps the old one with its versions)."""
+    cleaned = _name(name)
+    others = type(definition)._default_manager.filter(camera_id=definition.camera_id, name=cleaned)
+    if others.exclude(pk=definition.pk).exists():
+        raise ValidationError({"name": f"This camera already has a {kind} with this name."})
+    definition.name = cleaned
+    definition.save(update_fields=["name"])
+
+
 @transaction.atomic
 def line_update(
     *,
@@ -189,11 +199,7 @@ def line_update(
     if line.closed_at is not None:
         raise ValidationError({"line": "The line is closed."})
     if name is not None:
-        cleaned = _name(name)
-        if CountingLine.objects.filter(camera_id=line.camera_id, name=cleaned).exclude(pk=line.pk).exists():
-            raise ValidationError({"name": "This camera already has a line with this name."})
-        line.name = cleaned
-        line.save(update_fields=["name"])
+        _rename(line, name, kind="line")
     if points is None and in_side is None:
         return line
     current = line.versions.get(valid_until__isnull=True)
@@ -267,11 +273,7 @@ def region_update(
     if region.closed_at is not None:
         raise ValidationError({"region": "The region is closed."})
     if name is not None:
-        cleaned = _name(name)
-        if Region.objects.filter(camera_id=region.camera_id, name=cleaned).exclude(pk=region.pk).exists():
-            raise ValidationError({"name": "This camera already has a region with this name."})
-        region.name = cleaned
-        region.save(update_fields=["name"])
+        _rename(region, name, kind="region")
     if points is None:
         return region
     current = region.versions.get(valid_until__isnull=True)
