@@ -50,7 +50,7 @@ format: $(INSTALLED)
 
 ## bench: every benchmark in bench/, each printing our path beside the reference path (the soak has its own target)
 bench: $(INSTALLED)
-	@set -e; for script in bench/*.py; do [ "$$script" = bench/soak.py ] && continue; \
+	@set -e; for script in bench/*.py; do case "$$script" in bench/soak.py|bench/_*) continue;; esac; \
 		echo "== $$script"; $(PY) -m its_camera.devservices exec $(PY) $$script; done
 
 ## soak: make run's whole stack under the seed's fleet (100 cameras x 30 fps) for SOAK_MINUTES (bench/soak.py)

@@ -29,44 +29,20 @@ import io
 import os
 import random
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
+from _support import bench_database
 
-BASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/its_camera")
-parts = urlsplit(BASE_URL)
-BENCH_DB = f"{parts.path.lstrip('/') or 'its_camera'}_bench_analytics"
-BENCH_URL = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-ADMIN_URL = urlunsplit(parts._replace(path="/postgres"))
+# The raw reference queries and the build run long.
+DATABASE = bench_database("analytics", DB_STATEMENT_TIMEOUT_MS="3600000")
 
-os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
-os.environ["DATABASE_URL"] = BENCH_URL
-os.environ["DEBUG"] = "False"
-os.environ["DB_STATEMENT_TIMEOUT_MS"] = "3600000"  # the raw reference queries and the build run long
-
-import psycopg  # noqa: E402
 
 OBJECT_TYPES = ["car", "car", "car", "person", "truck", "bus", "bicycle", "motorcycle"]
 GOALS_MS = {"hourly": 20.0, "daily": 50.0, "detections": 50.0}
 SEED_MS = {"hourly": 100.0, "daily": 500.0, "detections": 200.0}
-
-
-def recreate_database() -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-def drop_database() -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 def setup_django(days: int) -> None:
@@ -122,7 +98,7 @@ def load(camera_ids: list[uuid.UUID], *, frames: int, start: datetime, end: date
                     time_ms = "\\N" if failed and rng.random() < 0.5 else processing[rng.getrandbits(12)]
                     frame_buffer.write(
                         f"{camera}\t{moment}\t{step}\t{'failed' if failed else 'completed'}\t{time_ms}\t"
-                        f"{count}\t0\t0\t0\t[]\n"
+                        f"{count}\t0\t0\t0\n"
                     )
                     for n in range(count):
                         detection_buffer.write(
@@ -132,7 +108,7 @@ def load(camera_ids: list[uuid.UUID], *, frames: int, start: datetime, end: date
                         detections_total += 1
             with cursor.copy(
                 "COPY frame_metadata (camera_id, timestamp, frame_number, processing_status, processing_time_ms, "
-                "detection_count, vehicle_count, person_count, bicycle_count, detections) FROM STDIN"
+                "detection_count, vehicle_count, person_count, bicycle_count) FROM STDIN"
             ) as copy:
                 copy.write(frame_buffer.getvalue())
             with cursor.copy(
@@ -204,7 +180,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(20261125)  # reproducible bench data
 
-    recreate_database()
+    DATABASE.recreate()
     try:
         setup_django(args.days)
         run(args, rng)
@@ -213,7 +189,7 @@ def main() -> None:
             from django.db import connections
 
             connections.close_all()
-            drop_database()
+            DATABASE.drop()
 
 
 def run(args: argparse.Namespace, rng: random.Random) -> None:
@@ -251,8 +227,8 @@ def run(args: argparse.Namespace, rng: random.Random) -> None:
         minute = [(camera_id, end + timedelta(seconds=s)) for camera_id in camera_ids for s in range(0, 60, 9)]
         cursor.executemany(
             "INSERT INTO frame_metadata (camera_id, timestamp, processing_status, processing_time_ms, frame_number, "
-            "detection_count, vehicle_count, person_count, bicycle_count, detections) "
-            "VALUES (%s, %s, 'completed', 20.0, 0, 0, 0, 0, 0, '[]')",
+            "detection_count, vehicle_count, person_count, bicycle_count) "
+            "VALUES (%s, %s, 'completed', 20.0, 0, 0, 0, 0, 0)",
             minute,
         )
     steady = rollups_refresh(now=end + timedelta(minutes=1))

@@ -31,22 +31,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
+from _support import PROJECT_DIR, bench_database, free_port
 
-BASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/its_camera")
-parts = urlsplit(BASE_URL)
-BENCH_DB = f"{parts.path.lstrip('/') or 'its_camera'}_bench_cameras"
-BENCH_URL = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-ADMIN_URL = urlunsplit(parts._replace(path="/postgres"))
-
-os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
-os.environ["DATABASE_URL"] = BENCH_URL
-os.environ["DEBUG"] = "False"  # no per-query logging in the timed process or the server
+DATABASE = bench_database("cameras")
 
 import psycopg  # noqa: E402
 
@@ -63,17 +53,6 @@ STREETS = ["broadway", "5th-ave", "park-ave", "canal-st", "houston-st", "atlanti
 MIN_LAT, MAX_LAT, MIN_LON, MAX_LON = 40.50, 40.90, -74.25, -73.75
 GRID_COLUMNS, GRID_ROWS = 10, 5
 TARGETS_MS = {"lookup": 2.0, "list": 10.0, "update": 3.0}
-
-
-def recreate_database() -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-def drop_database() -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 def setup_django() -> None:
@@ -185,12 +164,6 @@ def plan_indexes(raw: psycopg.Connection, sql: str, params: Any) -> list[str]:
 
 UVICORN = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1"]
 UVICORN += ["--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "600"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -448,12 +421,12 @@ def run(camera_count: int, iterations: int) -> None:
     data = seed(camera_count, rng)
     print(
         f"seeded {Camera.objects.count():,} cameras in 50 zones in {time.perf_counter() - started:.1f} s "
-        f"(database {BENCH_DB})"
+        f"(database {DATABASE.name})"
     )
     key = api_key_create(name="bench", scopes=list(ApiScope.values)).raw_key
     in_process = Client(HTTP_X_API_KEY=key, SERVER_NAME="127.0.0.1")
     cases = build_cases(data, rng, iterations)
-    raw = psycopg.connect(BENCH_URL, autocommit=True)
+    raw = psycopg.connect(DATABASE.url, autocommit=True)
     server = Server()
     gc.freeze()
     rows = []
@@ -535,7 +508,7 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
     args = parser.parse_args()
-    recreate_database()
+    DATABASE.recreate()
     try:
         setup_django()
         run(args.cameras, args.iterations)
@@ -544,7 +517,7 @@ def main() -> int:
 
         connections.close_all()
         if not args.keep:
-            drop_database()
+            DATABASE.drop()
     return 0
 
 

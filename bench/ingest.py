@@ -38,20 +38,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
+from _support import PROJECT_DIR, bench_database, free_port
 
-BASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/its_camera")
-parts = urlsplit(BASE_URL)
-BENCH_DB = f"{parts.path.lstrip('/') or 'its_camera'}_bench_ingest"
-BENCH_URL = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-ADMIN_URL = urlunsplit(parts._replace(path="/postgres"))
-
-os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
-os.environ["DATABASE_URL"] = BENCH_URL
-os.environ["DEBUG"] = "False"  # no per-query logging in the timed process or the server
+DATABASE = bench_database("ingest")
 
 import msgspec  # noqa: E402
 import psycopg  # noqa: E402
@@ -71,17 +61,6 @@ DETECTION_COLUMNS = [
 
 
 # --- set-up ------------------------------------------------------------------------------------------
-
-
-def recreate_database() -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-def drop_database() -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 def setup_django() -> None:
@@ -139,7 +118,7 @@ def build_workload(camera_ids: list[uuid.UUID], seconds: float, start: datetime)
 
 
 def reset_tables() -> None:
-    with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+    with psycopg.connect(DATABASE.url, autocommit=True) as conn:
         conn.execute("TRUNCATE frame_metadata, detections, telemetry_idempotency_keys")
         conn.execute("UPDATE cameras SET last_seen_at = NULL")
         conn.execute("CHECKPOINT")
@@ -216,7 +195,7 @@ def run_psql(workload: Workload, script: Path) -> Rate:
     reset_tables()
     started = time.perf_counter()
     subprocess.run(
-        ["psql", BENCH_URL, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script)], check=True, stdout=subprocess.DEVNULL
+        ["psql", DATABASE.url, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script)], check=True, stdout=subprocess.DEVNULL
     )
     return Rate("psql \\copy CSV (reference)", workload.frames, workload.detections, time.perf_counter() - started)
 
@@ -312,7 +291,7 @@ def batch_latencies(workload: Workload, passes: int = 2) -> list[Latency]:
         label = "with 10,000 detections" if with_detections else "frames only"
         service, raw = [], []
         reset_tables()
-        with psycopg.connect(BENCH_URL) as conn:
+        with psycopg.connect(DATABASE.url) as conn:
             for pass_number in range(passes):
                 for index, batch in enumerate(workload.batches):
                     # Alternate which path goes first so neither always meets a warmer cache.
@@ -349,12 +328,6 @@ def connect(port: int, timeout: float) -> http.client.HTTPConnection:
     conn.connect()
     conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return conn
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 UVICORN = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--no-access-log"]
@@ -486,7 +459,7 @@ def fill_earlier_partitions(rows: int, camera_ids: list[uuid.UUID], before: date
     per_day = frames // days
     cameras = [str(c) for c in camera_ids]
     started = time.perf_counter()
-    with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+    with psycopg.connect(DATABASE.url, autocommit=True) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
         conn.execute("SET maintenance_work_mem = '512MB'")
         for day in range(2, days + 2):  # yesterday already has a partition
@@ -565,7 +538,7 @@ def grow(workload: Workload, camera_ids: list[uuid.UUID], grow_rows: int, decay_
         )
         stored += workload.frames
         round_number += 1
-    with psycopg.connect(BENCH_URL) as conn:
+    with psycopg.connect(DATABASE.url) as conn:
         size = conn.execute(
             "SELECT pg_size_pretty(pg_total_relation_size(%s) + pg_total_relation_size(%s))",
             [f"frame_metadata_p{now:%Y%m%d}", f"detections_p{now:%Y%m%d}"],
@@ -577,7 +550,7 @@ def grow(workload: Workload, camera_ids: list[uuid.UUID], grow_rows: int, decay_
 
 
 def machine() -> str:
-    with psycopg.connect(BENCH_URL) as conn:
+    with psycopg.connect(DATABASE.url) as conn:
         version = conn.execute("SHOW server_version").fetchone()[0]
         buffers = conn.execute("SHOW shared_buffers").fetchone()[0]
     return (
@@ -600,7 +573,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
 
-    recreate_database()
+    DATABASE.recreate()
     try:
         setup_django()
         camera_ids = create_cameras()
@@ -614,7 +587,7 @@ def main() -> None:
             flush=True,
         )
         if args.grow:
-            with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+            with psycopg.connect(DATABASE.url, autocommit=True) as conn:
                 for index in args.drop_index:
                     conn.execute(f'DROP INDEX "{index}"')
                     print(f"without {index}", flush=True)
@@ -626,7 +599,7 @@ def main() -> None:
 
         connections.close_all()
         if not args.keep:
-            drop_database()
+            DATABASE.drop()
 
 
 def benchmark(workload: Workload, args: argparse.Namespace) -> None:

@@ -35,25 +35,15 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
+from _support import PROJECT_DIR, bench_database, free_port
 
-BASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/its_camera")
-parts = urlsplit(BASE_URL)
-BENCH_DB = f"{parts.path.lstrip('/') or 'its_camera'}_bench_live"
-BENCH_URL = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-ADMIN_URL = urlunsplit(parts._replace(path="/postgres"))
 redis_parts = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
 BENCH_REDIS_URL = urlunsplit(redis_parts._replace(path="/15"))
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="config.settings.dev", DATABASE_URL=BENCH_URL, REDIS_URL=BENCH_REDIS_URL, DEBUG="False"
-)
+DATABASE = bench_database("live", REDIS_URL=BENCH_REDIS_URL)
 
 import orjson  # noqa: E402
-import psycopg  # noqa: E402
 import redis  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 
@@ -85,9 +75,7 @@ def row(what: str, ours: list[float], reference: list[float], unit: str = "ms") 
 
 
 def prepare_database(cameras: int) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    DATABASE.recreate()
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=PROJECT_DIR, check=True)
     import django
 
@@ -107,12 +95,6 @@ def prepare_database(cameras: int) -> None:
         ],
         batch_size=2000,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server() -> tuple[subprocess.Popen, int]:
@@ -275,8 +257,7 @@ def main() -> None:
             process.wait(timeout=10)
         connection.close()
         if not args.keep:
-            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+            DATABASE.drop()
 
 
 if __name__ == "__main__":

@@ -23,29 +23,16 @@ Creates its own database (`<name>_bench_metrics` next to DATABASE_URL's) and dro
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
+from _support import bench_database, percentile
 
-BASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/its_camera")
-parts = urlsplit(BASE_URL)
-BENCH_DB = f"{parts.path.lstrip('/') or 'its_camera'}_bench_metrics"
-BENCH_URL = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-ADMIN_URL = urlunsplit(parts._replace(path="/postgres"))
-
-os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
-os.environ["DATABASE_URL"] = BENCH_URL
-os.environ["DEBUG"] = "False"
+DATABASE = bench_database("metrics")
 
 import msgspec  # noqa: E402
 import psycopg  # noqa: E402
@@ -58,17 +45,6 @@ INDEX_SQL = (
     "CREATE UNIQUE INDEX uniq_system_metrics_sample ON system_metrics "
     '(camera_id, name, "timestamp", md5(labels::text)) NULLS NOT DISTINCT'
 )
-
-
-def recreate_database() -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-def drop_database() -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 def setup() -> list[uuid.UUID]:
@@ -117,7 +93,7 @@ def copy_rows(batch: list[Any]) -> list[tuple]:
 
 
 def truncate() -> None:
-    with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+    with psycopg.connect(DATABASE.url, autocommit=True) as conn:
         conn.execute("TRUNCATE system_metrics")
         conn.execute("CHECKPOINT")
 
@@ -136,7 +112,7 @@ def run_service(batches: list[Any]) -> list[float]:
 def run_copy(rows: list[list[tuple]]) -> list[float]:
     latencies = []
     statement = f"COPY system_metrics ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-    with psycopg.connect(BENCH_URL) as conn:
+    with psycopg.connect(DATABASE.url) as conn:
         for batch in rows:
             started = time.perf_counter()
             with conn.transaction(), conn.cursor() as cursor, cursor.copy(statement) as copy:
@@ -152,7 +128,7 @@ def run_raw_unnest(rows: list[list[tuple]]) -> list[float]:
     from telemetry.services.ingest import METRICS_INSERT
 
     latencies = []
-    with psycopg.connect(BENCH_URL) as conn:
+    with psycopg.connect(DATABASE.url) as conn:
         for batch in rows:
             started = time.perf_counter()
             with conn.transaction(), conn.cursor() as cursor:
@@ -164,7 +140,7 @@ def run_raw_unnest(rows: list[list[tuple]]) -> list[float]:
 def run_staging_copy(rows: list[list[tuple]]) -> list[float]:
     """The alternative: COPY into a temporary table dropped at commit, then INSERT … SELECT … ON CONFLICT."""
     latencies = []
-    with psycopg.connect(BENCH_URL) as conn:
+    with psycopg.connect(DATABASE.url) as conn:
         for batch in rows:
             started = time.perf_counter()
             with conn.transaction(), conn.cursor() as cursor:
@@ -186,20 +162,15 @@ def run_staging_copy(rows: list[list[tuple]]) -> list[float]:
 
 
 def stored() -> int:
-    with psycopg.connect(BENCH_URL) as conn:
+    with psycopg.connect(DATABASE.url) as conn:
         return int(conn.execute("SELECT count(*) FROM system_metrics").fetchone()[0])
 
 
 def set_index(present: bool) -> None:
-    with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+    with psycopg.connect(DATABASE.url, autocommit=True) as conn:
         conn.execute("DROP INDEX IF EXISTS uniq_system_metrics_sample")
         if present:
             conn.execute(INDEX_SQL)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -209,7 +180,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    recreate_database()
+    DATABASE.recreate()
     try:
         camera_ids = setup()
         batches = build_batches(
@@ -266,7 +237,7 @@ def main() -> None:
         connections.close_all()
         for connection in connections.all():
             connection.close_pool()
-        drop_database()
+        DATABASE.drop()
 
 
 if __name__ == "__main__":

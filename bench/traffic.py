@@ -22,44 +22,19 @@ The bench database is dropped at the end unless --keep is given.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
+from _support import bench_database
 
-BASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/its_camera")
-parts = urlsplit(BASE_URL)
-BENCH_DB = f"{parts.path.lstrip('/') or 'its_camera'}_bench_traffic"
-BENCH_URL = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-ADMIN_URL = urlunsplit(parts._replace(path="/postgres"))
+# The scene is replayed at a fixed moment in the past (START): ingest accepts it as a backfill.
+DATABASE = bench_database("traffic", DB_STATEMENT_TIMEOUT_MS="3600000", TELEMETRY_ACCEPT_PAST_DAYS="36500")
 
-os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
-os.environ["DATABASE_URL"] = BENCH_URL
-os.environ["DEBUG"] = "False"
-os.environ["DB_STATEMENT_TIMEOUT_MS"] = "3600000"
-
-import psycopg  # noqa: E402
 
 SEED_DETECTIONS_PER_SECOND = 15_000
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a fixed clock: a Monday morning
-
-
-def recreate_database() -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-def drop_database() -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 def timed(function: Callable[[], object], iterations: int) -> tuple[float, float]:
@@ -80,7 +55,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    recreate_database()
+    DATABASE.recreate()
     try:
         import django
 
@@ -94,7 +69,7 @@ def main() -> None:
             from django.db import connections
 
             connections.close_all()
-            drop_database()
+            DATABASE.drop()
 
 
 def seed(camera_count: int) -> tuple[list, list]:
