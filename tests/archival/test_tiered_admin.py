@@ -15,16 +15,14 @@ from telemetry.services.batches import metrics_decode
 from telemetry.services.ingest import metrics_ingest
 from telemetry.services.partitions import partitions_apply
 from tests.archival.conftest import partition_names
-from tests.archival.test_tiering import (  # noqa: F401 - cameras and tiered_data are fixtures
+from tests.archival.test_tiering import (
     COLD_DAY,
     DAY,
     HOT_DAY,
     NOW,
     SEALED_DAY,
-    cameras,
     seal_days,
     tier_now,
-    tiered_data,
 )
 
 pytestmark = pytest.mark.django_db
