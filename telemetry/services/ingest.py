@@ -29,7 +29,7 @@ from cameras.services.cameras import cameras_mark_seen
 from its_camera.db.errors import is_unique_violation
 from telemetry.choices import BICYCLE_OBJECT_TYPES, PERSON_OBJECT_TYPES, VEHICLE_OBJECT_TYPES
 from telemetry.models import HOST_METRICS_CAMERA_ID
-from telemetry.selectors.cold import ColdDataUnavailable, cold_rows_at, naive_utc
+from telemetry.selectors.cold import cold_rows_at, naive_utc
 from telemetry.services.batches import BatchRejected, FrameBatch, MetricIn, RowError
 
 __all__ = [
@@ -259,20 +259,14 @@ def _postgres_timestamp(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S}{fraction}+00"
 
 
-def _cold_rows_at(table: str, keys: list[tuple[uuid.UUID, datetime]], columns: tuple[str, ...] = ()) -> list[tuple]:
-    try:
-        return cold_rows_at(table=table, keys=keys, columns=columns)
-    except ColdDataUnavailable as exc:  # a duplicate cannot be ruled out: refused, never stored unchecked
-        raise BatchRejected(503, f"{exc}; late rows for that range cannot be checked for duplicates now.") from None
-
-
 def _reject_cold_duplicates(batch: FrameBatch) -> None:
     """A frame whose (camera, timestamp) a cold file already holds is a 409 with the same detail PostgreSQL's
     unique index gives on an attached partition. Runs after the COPY, in the batch's transaction: a tiering run
     merging this range's late rows waits for the commit (its SHARE lock), or finished before and its file is
-    the one read here, so no duplicate slips between the two."""
+    the one read here, so no duplicate slips between the two. A cold file that cannot be read raises
+    ColdDataUnavailable (the API's 503 naming it): a late frame is never stored unchecked."""
     keys = [(frame.camera_id, frame.timestamp) for frame in batch.frames]
-    stored = {(camera_id, moment) for camera_id, moment in _cold_rows_at("frame_metadata", keys)}
+    stored = {(camera_id, moment) for camera_id, moment in cold_rows_at(table="frame_metadata", keys=keys)}
     for camera_id, moment in keys:
         if (str(camera_id), naive_utc(moment)) in stored:
             raise _conflict_rejection(
@@ -283,7 +277,8 @@ def _reject_cold_duplicates(batch: FrameBatch) -> None:
 def _without_cold_samples(rows: list[tuple]) -> list[tuple]:
     """The metric rows whose sample (camera, name, timestamp, labels) no cold file holds: a retried batch of a cold
     range writes nothing, as on an attached partition (ON CONFLICT DO NOTHING)."""
-    stored = _cold_rows_at("system_metrics", [(row[0], row[1]) for row in rows], ("name", "labels"))
+    keys = [(row[0], row[1]) for row in rows]
+    stored = cold_rows_at(table="system_metrics", keys=keys, columns=("name", "labels"))
     if not stored:
         return rows
     samples = {(camera_id, moment, name, _canonical(labels)) for camera_id, moment, name, labels in stored}

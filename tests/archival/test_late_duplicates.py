@@ -175,3 +175,36 @@ def test_the_tiering_never_merges_a_duplicate_into_a_cold_file(tiered_data):
     alert = Alert.objects.get(kind=AlertKind.ARCHIVAL_FAILED, subject__endswith="cold tiering")
     assert alert.state == AlertState.OPEN
     assert ArchiveRun.objects.filter(partition="frame_metadata_p20261110", state=ArchiveState.FAILED).count() == 1
+
+
+def test_a_late_frame_for_a_cold_range_whose_file_is_unreadable_is_a_503_and_nothing_is_written(
+    tiered_data, api_client, accept_any_past, archive_root
+):
+    camera, _ = tiered_data
+    seal_days(COLD_DAY)
+    tier_now()
+    (archive_root / PartitionTier.objects.get(partition="frame_metadata_p20261110").location).unlink()
+    before = stored_rows()
+
+    response = api_client.post_json("/api/v1/frames", frames_document(camera, COLD_DAY + timedelta(hours=21), 2))
+
+    assert response.status_code == 503
+    assert response.json()["detail"]["partitions"] == ["frame_metadata_p20261110"]
+    assert stored_rows() == before
+
+
+def test_a_status_update_of_a_cold_frame_says_it_is_cold_not_missing(tiered_data, api_client, accept_any_past):
+    camera, _ = tiered_data
+    seal_days(COLD_DAY)
+    tier_now()
+    cold_frame = frames_document(camera, COLD_DAY + timedelta(hours=9), 5, step_seconds=30)[3]
+    updates = [
+        {"camera_id": str(camera.id), "timestamp": cold_frame["timestamp"], "processing_status": "completed"},
+        {"camera_id": str(camera.id), "timestamp": (COLD_DAY + timedelta(hours=23)).isoformat(),
+         "processing_status": "completed"},  # no such frame
+    ]  # fmt: skip
+
+    response = api_client.patch_json("/api/v1/frames/status", updates)
+
+    assert response.status_code == 200
+    assert response.json() == {"updated": 0, "missing": [1], "cold": [0]}
