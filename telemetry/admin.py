@@ -21,6 +21,7 @@ from django.core.paginator import EmptyPage, InvalidPage, Page, PageNotAnInteger
 from django.db import DatabaseError, connections
 from django.db.models import Model, QuerySet, prefetch_related_objects
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -394,7 +395,19 @@ class FrameMetadataAdmin(TelemetryAdmin):
         "bicycle_count",
     ]
     list_filter = [CameraIdFilter, SinceFilter, UntilFilter, TimeWindowFilter, "processing_status"]
-    readonly_fields = ["raw_detections"]
+    readonly_fields = ["raw_detections", "detection_rows"]
+
+    @admin.display(description="detection rows")
+    def detection_rows(self, obj: FrameMetadataRecord) -> str:
+        """A link to the detections browser for this frame alone: its camera and a one-microsecond range, which
+        lists them from whichever tier holds them."""
+        window = {
+            CameraIdFilter.parameter_name: str(obj.camera_id),
+            SinceFilter.parameter_name: obj.timestamp.isoformat(),
+            UntilFilter.parameter_name: (obj.timestamp + timedelta(microseconds=1)).isoformat(),
+        }
+        url = f"{reverse('admin:telemetry_detectionrecord_changelist')}?{urlencode(window)}"
+        return format_html('<a href="{}">{} detection(s) of this frame</a>', url, obj.detection_count)
 
     @admin.display(description="detections (as received)")
     def raw_detections(self, obj: FrameMetadataRecord) -> str:

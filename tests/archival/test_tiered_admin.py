@@ -1,7 +1,9 @@
 """The read-only admin browsers for frames, detections and metrics answer a time range the same whichever tiers it
 spans: the same rows in the same order before and after it went cold, and across hot + sealed + cold."""
 
+import html
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -128,6 +130,7 @@ def test_a_cold_frames_page_shows_it_with_its_detections_as_sent(admin_client, t
     changelist = admin_client.get(reverse(FRAMES), window).context["cl"]
     frame = next(row for row in changelist.result_list if row.detection_count == 3)
     page_before = admin_client.get(changelist.url_for_result(frame)).content.decode()
+    detections_before = rows_behind_link(admin_client, page_before)
 
     tier_now()
 
@@ -139,10 +142,21 @@ def test_a_cold_frames_page_shows_it_with_its_detections_as_sent(admin_client, t
     assert "plate" in page
     assert page.count("object_type") == 3
     assert _detections_block(page) == _detections_block(page_before)
+    # its link to the detections browser lists the frame's detection rows, the same as before
+    detections = rows_behind_link(admin_client, page)
+    assert len(detections) == 3
+    assert detections == detections_before
     # without the timestamp its link carries, the frame is still found (every cold file of the table is asked)
     bare = admin_client.get(reverse("admin:telemetry_framemetadatarecord_change", args=[frame.id]))
     assert bare.status_code == 200
     assert _detections_block(bare.content.decode()) == _detections_block(page_before)
+
+
+def rows_behind_link(admin_client, page: str) -> list[tuple]:
+    """The rows of the detections browser that a frame's page links to."""
+    link = html.unescape(re.search(r'href="(/admin/telemetry/detectionrecord/\?[^"]+)"', page).group(1))
+    changelist = admin_client.get(link).context["cl"]
+    return [tuple(getattr(r, f.attname) for f in r._meta.concrete_fields) for r in changelist.result_list]
 
 
 def _detections_block(page: str) -> str:
