@@ -291,7 +291,12 @@ class TelemetryAdmin(admin.ModelAdmin):
     def cold_filter(self, request: HttpRequest) -> ColdFilter | None:
         """What the chosen filters ask of the cold files, or None when the list reads PostgreSQL only: no time
         range chosen (an unfiltered list stays cheap), a filter value that is not valid (the list is empty), or
-        no cold partition in the range."""
+        no cold partition in the range. Worked out once a request (the page asks it three times)."""
+        if not hasattr(request, "_telemetry_cold_filter"):
+            request._telemetry_cold_filter = self._cold_filter(request)  # type: ignore[attr-defined]
+        return request._telemetry_cold_filter  # type: ignore[attr-defined]
+
+    def _cold_filter(self, request: HttpRequest) -> ColdFilter | None:
         parameters = request.GET
         camera_id: uuid.UUID | None = None
         if text := parameters.get(CameraIdFilter.parameter_name, "").strip():
