@@ -154,6 +154,10 @@ class MetricIngestOut(Schema):
 class FrameStatusOut(Schema):
     updated: int
     missing: list[int] = Field(description="Indexes of the updates that matched no stored frame.")
+    cold: list[int] = Field(
+        description="Indexes of the updates addressing a frame in a cold (read-only) partition: not changed; "
+        "`manage.py archive restore --cold` brings the partition back."
+    )
 
 
 class FrameOut(Schema):
@@ -270,7 +274,8 @@ def frames_status(request: HttpRequest) -> HttpResponse:
         return error_response(rejected.status, rejected.detail)
     result = frames_status_update(updates=updates)
     return HttpResponse(
-        msgspec.json.encode({"updated": result.updated, "missing": result.missing}), content_type="application/json"
+        msgspec.json.encode({"updated": result.updated, "missing": result.missing, "cold": result.cold}),
+        content_type="application/json",
     )
 
 

@@ -64,7 +64,7 @@ from its_camera.db.locks import advisory_lock
 from telemetry.choices import StorageTier
 from telemetry.models import PartitionTier
 from telemetry.partitioning import UtcTimePartition
-from telemetry.selectors.cold import ColdDataUnavailable, cold_source
+from telemetry.selectors.cold import NATURAL_KEYS, ColdDataUnavailable, cold_source
 from telemetry.selectors.partitions import partition_ranges
 from telemetry.services.partitions import LOCK_NAME as PARTITIONS_LOCK_NAME
 from telemetry.services.partitions import partition_create
@@ -264,6 +264,7 @@ def _write_cold_file(
                 else:
                     engine.register("earlier", old)
                     engine.execute("INSERT INTO exported SELECT * FROM earlier")
+                _refuse_repeated_keys(engine, table=table, partition=partition)
             rows, content_checksum = _content_checksum(engine, source, names)
             expected = exported + (merge_with.rows or 0 if merge_with is not None else 0)
             if rows != expected:
@@ -309,6 +310,26 @@ def _write_cold_file(
         sha256=sha256,
         content_checksum=content_checksum,
     )
+
+
+def _refuse_repeated_keys(engine: duckdb.DuckDBPyConnection, *, table: str, partition: str) -> None:
+    """Late rows that repeat the natural key of a row already in the range's cold file are not merged into it:
+    in the file no unique index would ever see the duplicate. The run fails (the late rows stay readable in
+    PostgreSQL, the old file stays the range's) and its alert names the keys to resolve. Ingest refuses such rows
+    (409) since it checks cold files; this is the backstop for rows stored before, or by hand."""
+    key = NATURAL_KEYS.get(table)
+    if not key:
+        return
+    listed = ", ".join(f'"{name}"' for name in key)
+    repeated = engine.execute(
+        f"SELECT {listed} FROM exported GROUP BY {listed} HAVING count(*) > 1 ORDER BY {listed} LIMIT 3"  # noqa: S608
+    ).fetchall()
+    if repeated:
+        shown = "; ".join(", ".join(str(value) for value in row) for row in repeated)
+        raise ArchiveError(
+            f"Late rows of {partition} repeat ({', '.join(key)}) of rows already cold, e.g. {shown}: not merged; "
+            "delete the late duplicates from the partition, the next run merges the rest"
+        )
 
 
 def cold_file_verify(

@@ -9,15 +9,26 @@ exactly one place at any moment: a partition goes cold in the transaction that d
 
 import json
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from telemetry.models import Detection, FrameMetadata
+from django.db.models import Model, QuerySet
+
+from telemetry.models import Detection, FrameMetadata, PartitionTier
 from telemetry.selectors.cold import cold_partitions, cold_query, naive_utc
 from telemetry.services.batches import detection_document
 
-__all__ = ["FrameRow", "FrameTimeline", "frame_detections"]
+__all__ = [
+    "ColdFilter",
+    "FrameRow",
+    "FrameTimeline",
+    "cold_row_by_id",
+    "cold_row_count",
+    "frame_detections",
+    "rows_across_tiers",
+]
 
 FRAME_FIELDS = (
     "id",
@@ -48,6 +59,9 @@ DETECTION_FIELDS = (
     "attributes",
 )
 ONE_MICROSECOND = timedelta(microseconds=1)
+# The widest range Python can load (PostgreSQL stores more, see telemetry.admin): an unbounded cold read.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, tzinfo=UTC)
 MAX_LISTED_TIMESTAMPS = 500  # a page's frames are looked up by timestamp; more, by the range they span
 
 
@@ -72,6 +86,108 @@ class FrameRow:
 
 def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class ColdFilter:
+    """The conditions a cross-tier read asks of the cold files of `table`: the same as its PostgreSQL queryset's
+    (since <= timestamp < until, a camera, columns equal to values). Column names come from our code (the model's
+    fields), values are passed as parameters."""
+
+    table: str
+    since: datetime
+    until: datetime
+    camera_id: uuid.UUID | None = None
+    equals: tuple[tuple[str, Any], ...] = ()
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The DuckDB WHERE clause ($1... parameters) and its parameters."""
+        conditions = ["timestamp >= $1", "timestamp < $2"]
+        parameters: list[Any] = [naive_utc(self.since), naive_utc(self.until)]
+        if self.camera_id is not None:
+            parameters.append(str(self.camera_id))
+            conditions.append(f"camera_id = ${len(parameters)}")
+        for name, value in self.equals:
+            if not name.isidentifier():
+                raise ValueError(f"{name!r} is not a column name")
+            parameters.append(value)
+            conditions.append(f'"{name}" = ${len(parameters)}')
+        return " AND ".join(conditions), parameters
+
+    def partitions(self) -> list[PartitionTier]:
+        return cold_partitions(table=self.table, since=self.since, until=self.until)
+
+
+def _cold_converters(model: type[Model], fields: Sequence[str]) -> list[Callable[[Any], Any] | None]:
+    """How a value read from a cold file becomes what the ORM gives for the same column: uuid and jsonb are
+    stored as text, timestamps as UTC without an offset."""
+
+    def converter(name: str) -> Callable[[Any], Any] | None:
+        kind = model._meta.get_field(name).get_internal_type()  # type: ignore[union-attr]  # a concrete field
+        if kind in ("ForeignKey", "UUIDField"):
+            return lambda value: None if value is None else uuid.UUID(str(value))
+        if kind == "JSONField":
+            return lambda value: json.loads(value) if isinstance(value, str) else value
+        if kind == "DateTimeField":
+            return lambda value: None if value is None else _aware(value)
+        return None
+
+    return [converter(name) for name in fields]
+
+
+def _cold_rows(model: type[Model], fields: Sequence[str], cold: ColdFilter, *, suffix: str = "") -> list[tuple]:
+    tiers = cold.partitions()
+    if not tiers:
+        return []
+    where, parameters = cold.where()
+    listed = ", ".join(f'"{name}"' for name in fields)
+    found = cold_query(tiers, f"SELECT {listed} FROM {{source}} WHERE {where} {suffix}", parameters)  # noqa: S608
+    converters = _cold_converters(model, fields)
+    return [
+        tuple(value if convert is None else convert(value) for convert, value in zip(converters, row, strict=True))
+        for row in found
+    ]
+
+
+def rows_across_tiers(
+    *, attached: QuerySet, cold: ColdFilter, fields: Sequence[str], descending: bool, limit: int
+) -> list[tuple]:
+    """The first `limit` rows by (timestamp, id) of `attached` (the PostgreSQL queryset: hot and sealed
+    partitions) and of the cold files that `cold` selects (the same conditions), merged: the same rows in the same
+    order as if the range had never gone cold. `fields` holds "timestamp" and "id"."""
+    if limit <= 0:
+        return []
+    order = ("-timestamp", "-id") if descending else ("timestamp", "id")
+    rows = [tuple(values) for values in attached.order_by(*order).values_list(*fields)[:limit]]
+    direction = "DESC" if descending else "ASC"
+    found = _cold_rows(
+        attached.model, fields, cold, suffix=f"ORDER BY timestamp {direction}, id {direction} LIMIT {int(limit)}"
+    )
+    if found:
+        at, key = fields.index("timestamp"), fields.index("id")
+        rows.extend(found)
+        rows.sort(key=lambda row: (row[at], row[key]), reverse=descending)
+    return rows[:limit]
+
+
+def cold_row_count(cold: ColdFilter) -> int:
+    """How many cold rows `cold` selects (DuckDB over the files of its range; PostgreSQL is not counted)."""
+    tiers = cold.partitions()
+    if not tiers:
+        return 0
+    where, parameters = cold.where()
+    return int(cold_query(tiers, f"SELECT count(*) FROM {{source}} WHERE {where}", parameters)[0][0])  # noqa: S608
+
+
+def cold_row_by_id(
+    *, model: type[Model], table: str, fields: Sequence[str], id: int, at: datetime | None = None
+) -> tuple | None:
+    """One cold row of `table` by its id, in the cold file holding `at` when the caller knows the row's timestamp
+    (else in every cold file of the table: DuckDB skips row groups by their id statistics)."""
+    since, until = (at, at + ONE_MICROSECOND) if at is not None else (EARLIEST, LATEST)
+    cold = ColdFilter(table=table, since=since, until=until, equals=(("id", id),))
+    found = _cold_rows(model, fields, cold, suffix="LIMIT 1")
+    return found[0] if found else None
 
 
 def _detection(row: tuple) -> tuple[datetime, int, dict[str, Any]]:
@@ -102,15 +218,9 @@ def frame_detections(*, camera_id: uuid.UUID, timestamps: list[datetime]) -> dic
     else:  # a long list is one index range scan of the camera's span, filtered here
         attached = attached.filter(timestamp__gte=low, timestamp__lte=high)
     found.extend(row for row in map(_detection, attached.values_list(*DETECTION_FIELDS)) if row[0] in wanted)
-    cold = cold_partitions(table="detections", since=low, until=high + ONE_MICROSECOND)
-    if cold:
-        rows = cold_query(
-            cold,
-            f"SELECT {', '.join(DETECTION_FIELDS)} FROM {{source}} "  # noqa: S608 - fixed column names
-            "WHERE camera_id = $1 AND timestamp >= $2 AND timestamp <= $3",
-            [str(camera_id), naive_utc(low), naive_utc(high)],
-        )
-        found.extend(detection for detection in map(_detection, rows) if detection[0] in wanted)
+    cold = ColdFilter(table="detections", since=low, until=high + ONE_MICROSECOND, camera_id=camera_id)
+    cold_rows = _cold_rows(Detection, DETECTION_FIELDS, cold)
+    found.extend(detection for detection in map(_detection, cold_rows) if detection[0] in wanted)
     found.sort(key=lambda item: (item[0], item[1]))
     by_frame: dict[datetime, list[dict[str, Any]]] = {moment: [] for moment in wanted}
     for moment, _id, document in found:
@@ -180,33 +290,19 @@ class FrameTimeline:
         return rows
 
     def _rows(self, *, limit: int) -> list[FrameRow]:
-        if self.since >= self.until or limit <= 0:
+        if self.since >= self.until:
             return []
-        order = ("-timestamp", "-id") if self.descending else ("timestamp", "id")
         frames = FrameMetadata.objects.filter(
             camera_id=self.camera_id, timestamp__gte=self.since, timestamp__lt=self.until
         )
+        equals: tuple[tuple[str, Any], ...] = ()
         if self.processing_status:
             frames = frames.filter(processing_status=self.processing_status)
-        rows = [FrameRow(*values) for values in frames.order_by(*order).values_list(*FRAME_FIELDS)[:limit]]
-        cold = cold_partitions(table="frame_metadata", since=self.since, until=self.until)
-        if cold:
-            direction = "DESC" if self.descending else "ASC"
-            status = "AND processing_status = $4" if self.processing_status else ""
-            parameters: list[Any] = [str(self.camera_id), naive_utc(self.since), naive_utc(self.until)]
-            if self.processing_status:
-                parameters.append(self.processing_status)
-            found = cold_query(
-                cold,
-                f"SELECT {', '.join(FRAME_FIELDS)} FROM {{source}} "  # noqa: S608 - fixed text
-                f"WHERE camera_id = $1 AND timestamp >= $2 AND timestamp < $3 {status} "
-                f"ORDER BY timestamp {direction}, id {direction} LIMIT {int(limit)}",
-                parameters,
-            )
-            for values in found:
-                row = FrameRow(*values)
-                row.camera_id = uuid.UUID(str(row.camera_id))
-                row.timestamp = _aware(row.timestamp)
-                rows.append(row)
-            rows.sort(key=lambda row: (row.timestamp, row.id), reverse=self.descending)
-        return rows[:limit]
+            equals = (("processing_status", self.processing_status),)
+        cold = ColdFilter(
+            table="frame_metadata", since=self.since, until=self.until, camera_id=self.camera_id, equals=equals
+        )
+        rows = rows_across_tiers(
+            attached=frames, cold=cold, fields=FRAME_FIELDS, descending=self.descending, limit=limit
+        )
+        return [FrameRow(*values) for values in rows]

@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -29,6 +29,7 @@ from cameras.services.cameras import cameras_mark_seen
 from its_camera.db.errors import is_unique_violation
 from telemetry.choices import BICYCLE_OBJECT_TYPES, PERSON_OBJECT_TYPES, VEHICLE_OBJECT_TYPES
 from telemetry.models import HOST_METRICS_CAMERA_ID
+from telemetry.selectors.cold import cold_rows_at, naive_utc
 from telemetry.services.batches import BatchRejected, FrameBatch, MetricIn, RowError
 
 __all__ = [
@@ -244,7 +245,48 @@ def _reject_unknown_cameras(camera_ids: list[uuid.UUID | None]) -> None:
 
 def _conflict(exc: DatabaseError) -> BatchRejected:
     detail = getattr(getattr(exc.__cause__, "diag", None), "message_detail", None) or str(exc)
+    return _conflict_rejection(detail)
+
+
+def _conflict_rejection(detail: str) -> BatchRejected:
     return BatchRejected(409, f"The batch conflicts with stored data: {detail}")
+
+
+def _postgres_timestamp(moment: datetime) -> str:
+    """A timestamp as PostgreSQL writes it in a UTC session ('2026-11-10 09:00:00.25+00')."""
+    moment = moment.astimezone(UTC)
+    fraction = f".{moment.microsecond:06d}".rstrip("0") if moment.microsecond else ""
+    return f"{moment:%Y-%m-%d %H:%M:%S}{fraction}+00"
+
+
+def _reject_cold_duplicates(batch: FrameBatch) -> None:
+    """A frame whose (camera, timestamp) a cold file already holds is a 409 with the same detail PostgreSQL's
+    unique index gives on an attached partition. Runs after the COPY, in the batch's transaction: a tiering run
+    merging this range's late rows waits for the commit (its SHARE lock), or finished before and its file is
+    the one read here, so no duplicate slips between the two. A cold file that cannot be read raises
+    ColdDataUnavailable (the API's 503 naming it): a late frame is never stored unchecked."""
+    keys = [(frame.camera_id, frame.timestamp) for frame in batch.frames]
+    stored = {(camera_id, moment) for camera_id, moment in cold_rows_at(table="frame_metadata", keys=keys)}
+    for camera_id, moment in keys:
+        if (str(camera_id), naive_utc(moment)) in stored:
+            raise _conflict_rejection(
+                f'Key (camera_id, "timestamp")=({camera_id}, {_postgres_timestamp(moment)}) already exists.'
+            )
+
+
+def _without_cold_samples(rows: list[tuple]) -> list[tuple]:
+    """The metric rows whose sample (camera, name, timestamp, labels) no cold file holds: a retried batch of a cold
+    range writes nothing, as on an attached partition (ON CONFLICT DO NOTHING)."""
+    keys = [(row[0], row[1]) for row in rows]
+    stored = cold_rows_at(table="system_metrics", keys=keys, columns=("name", "labels"))
+    if not stored:
+        return rows
+    samples = {(camera_id, moment, name, _canonical(labels)) for camera_id, moment, name, labels in stored}
+    return [row for row in rows if (str(row[0]), naive_utc(row[1]), row[2], _canonical(row[4])) not in samples]
+
+
+def _canonical(labels: str | bytes) -> str:
+    return json.dumps(json.loads(labels), sort_keys=True)
 
 
 def _latest_per_camera(rows: Iterable[tuple[uuid.UUID | None, datetime]]) -> dict[uuid.UUID, datetime]:
@@ -342,7 +384,8 @@ def frames_ingest(*, batch: FrameBatch, idempotency: IdempotencyRequest | None =
     detections), stores the answer with the key, and moves each camera's last_seen_at forward once
     (not once per frame). A frame whose timestamp has no partition lands in the DEFAULT partition.
 
-    Raises BatchRejected (422 unknown camera or key reused with another body, 409 frame already stored).
+    Raises BatchRejected (422 unknown camera or key reused with another body, 409 frame already stored, in any
+    tier: a late frame of a cold range is checked against its file; 503 when that file cannot be read).
     """
     _reject_unknown_cameras([frame.camera_id for frame in batch.frames])
     result = FrameIngestResult(
@@ -365,6 +408,7 @@ def frames_ingest(*, batch: FrameBatch, idempotency: IdempotencyRequest | None =
             else:
                 summaries = [(0, 0, 0, None)] * len(batch.frames)
             _copy(cursor, FRAMES_COPY, FRAME_COLUMNS, _frame_rows(batch, summaries))
+            _reject_cold_duplicates(batch)
             if idempotency is not None:
                 _idempotency_store(cursor, idempotency, result.as_response())
             # Last, so the camera rows stay locked only while the transaction commits, and in the same
@@ -423,7 +467,7 @@ def metrics_ingest(*, metrics: list[MetricIn], idempotency: IdempotencyRequest |
                 first_answer = _idempotency_claim(cursor, idempotency)
                 if first_answer is not None:
                     return MetricIngestResult(**first_answer, replayed=True)
-            written = _metrics_write(cursor, rows)
+            written = _metrics_write(cursor, _without_cold_samples(rows))
             result = MetricIngestResult(metrics=written, cameras=cameras, duplicates=len(metrics) - written)
             if idempotency is not None:
                 _idempotency_store(cursor, idempotency, result.as_response())

@@ -25,6 +25,7 @@ Rows that arrive late, up to ROLLUP_GRACE_SECONDS behind the watermark, land in 
 later than that (or status updates of old frames) need a rebuild of their range.
 """
 
+import hashlib
 import logging
 import math
 import time
@@ -56,6 +57,7 @@ __all__ = [
     "histogram_bin",
     "histogram_p95",
     "histogram_value",
+    "raw_rows_source",
     "register_rollup_window_hook",
     "rollup_lag_alert_refresh",
     "rollup_minutes_prune",
@@ -173,14 +175,16 @@ FRAME_SOURCE_COLUMNS = ["camera_id", "timestamp", "processing_status", "processi
 DETECTION_SOURCE_COLUMNS = ["camera_id", "timestamp", "object_type", "confidence"]
 
 
-def _raw_source(table: str, columns: list[str], start: datetime, end: datetime) -> sql.Composable:
-    """What the rollups read for `table` in [start, end): the table itself, or, when part of the range is cold,
-    the table together with the cold rows of the range loaded into a temporary table (dropped at commit), so
-    a rebuild of a cold range gives the same rollups as before it went cold (never rollups of nothing)."""
+def raw_rows_source(table: str, columns: list[str], start: datetime, end: datetime) -> sql.Composable:
+    """What a rollup (or a window hook: traffic counts) reads for `table`'s `columns` in [start, end): the table
+    itself, or, when part of the range is cold, the table together with the cold rows of the range loaded into a
+    temporary table (dropped at commit), so a rebuild of a cold range gives the same rollups as before it went
+    cold (never rollups of nothing). Call it in the step's transaction; the caller still filters the range."""
     tiers = cold_partitions(table=table, since=start, until=end)
     if not tiers:
         return sql.Identifier(table)
-    temporary = f"cold_rows_{table}"
+    # One temporary table per column set: the rollups and a hook may read the same table's columns differently.
+    temporary = f"cold_rows_{table}_{hashlib.md5('.'.join(columns).encode(), usedforsecurity=False).hexdigest()[:8]}"
     listed = sql.SQL(", ").join(map(sql.Identifier, columns))
     with connection.cursor() as cursor:
         pg = cursor.cursor
@@ -522,8 +526,8 @@ def rollups_refresh_window(
     frames_minute, frames_hour = "telemetry_rollup_frames_minute", "telemetry_rollup_frames_hour"
     detections_minute, detections_hour = "telemetry_rollup_detections_minute", "telemetry_rollup_detections_hour"
     # The hour range holds the minute range: cold rows of the widest one are loaded once.
-    frames = _raw_source("frame_metadata", FRAME_SOURCE_COLUMNS, hour_range["start"], hour_range["end"])
-    detections = _raw_source("detections", DETECTION_SOURCE_COLUMNS, hour_range["start"], hour_range["end"])
+    frames = raw_rows_source("frame_metadata", FRAME_SOURCE_COLUMNS, hour_range["start"], hour_range["end"])
+    detections = raw_rows_source("detections", DETECTION_SOURCE_COLUMNS, hour_range["start"], hour_range["end"])
     plan = [
         (frames_minute, _frames_from_raw(frames_minute, "minute", histogram=False, source=frames), minute_range),
         (frames_hour, _frames_from_raw(frames_hour, "hour", histogram=True, source=frames), hour_range),

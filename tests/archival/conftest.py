@@ -99,3 +99,8 @@ def make_partitions(db: None) -> Callable[[datetime], None]:
         partitions_apply(moment=moment)
 
     return make
+
+
+# The tiering tests' data (two cameras on a cold-age, a sealed-age and a hot day) serves the other tests of tiers too
+# (tests/archival/test_tiered_admin.py, test_late_duplicates.py). Imported last: test_tiering imports helpers above.
+from tests.archival.test_tiering import cameras, tiered_data  # noqa: E402, F401

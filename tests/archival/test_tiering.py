@@ -66,7 +66,7 @@ def frames_document(camera, start: datetime, count: int, *, step_seconds: float 
 
 
 def ingest(frames: list[dict]) -> None:
-    frames_ingest(batch=frames_decode(json.dumps(frames).encode()))
+    frames_ingest(batch=frames_decode(json.dumps(frames).encode(), now=NOW))
 
 
 @pytest.fixture

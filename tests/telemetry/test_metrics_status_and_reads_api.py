@@ -167,7 +167,7 @@ def test_status_updates_address_frames_by_camera_and_timestamp(api_client, camer
     response = api_client.patch_json("/api/v1/frames/status", updates)
 
     assert response.status_code == 200
-    assert response.json() == {"updated": 2, "missing": [2]}
+    assert response.json() == {"updated": 2, "missing": [2], "cold": []}
     by_number = {f.frame_number: f for f in FrameMetadata.objects.all()}
     assert by_number[0].processing_status == "failed"
     assert by_number[0].processing_time_ms == 12.5  # kept when not given

@@ -37,6 +37,7 @@ from django.utils import timezone
 from psycopg import sql
 
 from telemetry.models import NIL_SCOPE_ID
+from telemetry.services.rollups import raw_rows_source
 from traffic.conf import track_max_gap_seconds
 
 __all__ = ["QUARTER", "quarter_ceil", "quarter_floor", "traffic_refresh_window"]
@@ -44,6 +45,7 @@ __all__ = ["QUARTER", "quarter_ceil", "quarter_floor", "traffic_refresh_window"]
 logger = logging.getLogger(__name__)
 
 QUARTER = timedelta(minutes=15)
+OBSERVATION_COLUMNS = ["camera_id", "track_id", "timestamp", "object_type", "bbox_x1", "bbox_x2", "bbox_y2"]
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _NIL = sql.SQL("{}::uuid").format(sql.Literal(str(NIL_SCOPE_ID)))
 
@@ -93,24 +95,29 @@ def traffic_refresh_window(*, start: datetime, end: datetime, now: datetime | No
     transaction. Returns rows written per table."""
     now = now or timezone.now()
     q0, q1 = quarter_floor(start), quarter_ceil(end)
+    read_start = q0 - timedelta(seconds=track_max_gap_seconds())
     params = {
         "q0": q0,
         "q1": q1,
-        "read_start": q0 - timedelta(seconds=track_max_gap_seconds()),
+        "read_start": read_start,
         "max_gap": timedelta(seconds=track_max_gap_seconds()),
         "now": now,
     }
     # Temporary tables live only until the step's transaction ends (ON COMMIT DROP), so they are safe behind
     # PgBouncer's transaction pooling; dropped first in case one transaction runs two steps.
     _run(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.SQL(", ").join(map(sql.Identifier, _TEMP_TABLES))))
+    # The detections of the window from every tier: a rebuild of a range gone cold counts the same as before.
+    detections = raw_rows_source("detections", OBSERVATION_COLUMNS, read_start, q1)
     _run(
-        """
-        CREATE TEMP TABLE traffic_obs ON COMMIT DROP AS
-        SELECT camera_id, track_id, "timestamp" AS ts, object_type,
-               (bbox_x1 + bbox_x2) / 2 AS x, bbox_y2 AS y
-        FROM detections
-        WHERE track_id IS NOT NULL AND "timestamp" >= %(read_start)s AND "timestamp" < %(q1)s
-        """,
+        sql.SQL(
+            """
+            CREATE TEMP TABLE traffic_obs ON COMMIT DROP AS
+            SELECT camera_id, track_id, "timestamp" AS ts, object_type,
+                   (bbox_x1 + bbox_x2) / 2 AS x, bbox_y2 AS y
+            FROM {detections} AS detections
+            WHERE track_id IS NOT NULL AND "timestamp" >= %(read_start)s AND "timestamp" < %(q1)s
+            """
+        ).format(detections=detections),
         params,
     )
     _run("ANALYZE traffic_obs")
