@@ -18,7 +18,8 @@ detections a frame, 2,000-frame batches, one day. Steps, in one run:
 4. seal (VACUUM FREEZE ANALYZE, as the seal job) -> sealed bytes and reads; the seed's lookups built on the
    sealed partition, measured, dropped again (what keeping them would cost);
 5. a gzip COPY archive of the same partitions (the existing export method): bytes and rows/s;
-6. cold: our tiering (COPY -> DuckDB -> zstd Parquet -> verified -> dropped) beside `psql \\copy (SELECT …) TO`
+6. cold: our tiering job (COPY in camera order -> Arrow -> zstd Parquet -> verified -> dropped, both tables side
+   by side) beside `psql \\copy (SELECT …) TO`
    a file; then cold bytes and reads.
 
 Bytes are pg_total_relation_size (heap, indexes, TOAST) or file sizes; per frame = (frame bytes + detection
@@ -472,26 +473,27 @@ def run(args: argparse.Namespace, archive_root: str) -> None:
 
         psql_to_s = timed("psql \\copy TO", psql_copy_to)
     tier_rows = frame_count(FRAMES_PARTITION) + frame_count(DETECTIONS_PARTITION)
-    from archival.models import RetentionPolicy
-    from archival.services.tiering import partition_tier_to_cold
+    from archival.services.tiering import partitions_tier
     from telemetry.choices import StorageTier
     from telemetry.models import PartitionTier
 
     runs_done = []
+    for table, partition in (("frame_metadata", FRAMES_PARTITION), ("detections", DETECTIONS_PARTITION)):
+        PartitionTier.objects.update_or_create(
+            partition=partition,
+            defaults={"table": table, "range_start": DAY, "range_end": DAY + timedelta(days=1),
+                      "tier": StorageTier.SEALED, "hot_bytes": relation_bytes(partition)},
+        )  # fmt: skip
+    connection.close()  # the job's threads open sessions of their own
 
     def tier() -> None:
-        for table, partition in (("frame_metadata", FRAMES_PARTITION), ("detections", DETECTIONS_PARTITION)):
-            PartitionTier.objects.update_or_create(
-                partition=partition,
-                defaults={"table": table, "range_start": DAY, "range_end": DAY + timedelta(days=1),
-                          "tier": StorageTier.SEALED, "hot_bytes": relation_bytes(partition)},
-            )  # fmt: skip
-            policy = RetentionPolicy.objects.get(table=table)
-            run_ = partition_tier_to_cold(
-                policy=policy, partition=partition, start=DAY, end=DAY + timedelta(days=1), now=NOW
-            )
+        # The tiering job itself (what the hourly beat task runs): both tables, side by side.
+        result = partitions_tier(now=NOW)
+        assert result is not None, "another tiering or retention run holds the lock"
+        assert len(result.runs) == 2, result
+        for run_ in result.runs:
             assert run_.state == "dropped", run_.error
-            runs_done.append(run_)
+        runs_done.extend(result.runs)
 
     tier_s = timed("tier to cold (ours)", tier)
     connection.close()
@@ -549,7 +551,7 @@ def run(args: argparse.Namespace, archive_root: str) -> None:
     print("|---|---|---|---|")
     for label, seconds in {
         "psql \\copy (SELECT ...) TO file (reference)": psql_to_s,
-        "ours: COPY -> DuckDB -> zstd Parquet -> verified -> dropped": tier_s,
+        "ours: the tiering job (COPY in camera order -> Arrow -> zstd Parquet -> verified -> dropped)": tier_s,
         "gzip COPY export (existing method, no verify, no drop)": gzip_s,
         "seal: VACUUM FREEZE ANALYZE": seal_s,
     }.items():

@@ -5,9 +5,11 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from pyarrow import parquet
 
 from archival.choices import ArchiveAction, ArchiveState
 from archival.models import ArchiveRun, RetentionPolicy
@@ -183,6 +185,53 @@ def test_a_restored_cold_partition_has_identical_rows(tiered_data):
 TABLE_PARTITIONS = [("frame_metadata", "frame_metadata_p20261110"), ("detections", "detections_p20261110")]
 
 
+def test_a_cold_file_is_zstd_parquet_sorted_by_camera_and_time_with_row_group_statistics(tiered_data, archive_root):
+    seal_days(COLD_DAY)
+    tier_now()
+
+    for _table, name in TABLE_PARTITIONS:
+        tier = PartitionTier.objects.get(partition=name)
+        metadata = parquet.ParquetFile(archive_root / tier.location).metadata
+        rows = parquet.read_table(archive_root / tier.location).to_pylist()
+        assert metadata.num_rows == tier.rows == len(rows) > 0
+        keys = [(row["camera_id"], row["timestamp"]) for row in rows]
+        assert keys == sorted(keys)
+        assert len({row["camera_id"] for row in rows}) == 2
+        column = metadata.row_group(0).column(metadata.schema.names.index("timestamp"))
+        assert column.compression == "ZSTD"
+        assert column.statistics.has_min_max
+        assert column.statistics.min == min(row["timestamp"] for row in rows)
+
+
+def test_a_cold_file_written_by_duckdb_before_the_streaming_writer_still_verifies_reads_and_restores(
+    tiered_data, api_client, archive_root
+):
+    """Files written before 2026-11-30 came from DuckDB's Parquet writer, sorted by (camera_id, timestamp, id):
+    the same columns and types, another encoder. Verify, reads and restore take them as they are."""
+    camera, _ = tiered_data
+    seal_days(COLD_DAY)
+    before = {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS}
+    frames_before = read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY)
+    tier_now()
+    for _table, name in TABLE_PARTITIONS:
+        tier = PartitionTier.objects.get(partition=name)
+        path = archive_root / tier.location
+        rewritten = path.with_suffix(".duckdb.parquet")
+        duckdb.sql(
+            f"COPY (SELECT * FROM read_parquet('{path}') ORDER BY camera_id, timestamp, id) TO '{rewritten}' "  # noqa: S608
+            "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+        )
+        rewritten.replace(path)
+        data = path.read_bytes()
+        PartitionTier.objects.filter(pk=tier.pk).update(bytes=len(data), checksum=hashlib.sha256(data).hexdigest())
+
+    call_command("archive", "verify", "--cold")  # the content checksum is the same: same rows
+    assert read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY) == frames_before
+    for _table, name in TABLE_PARTITIONS:
+        call_command("archive", "restore", "--cold", name)
+    assert {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS} == before
+
+
 def test_late_rows_for_a_cold_range_are_accepted_and_merged_into_its_file(tiered_data, api_client):
     camera, _ = tiered_data
     seal_days(COLD_DAY)
@@ -250,6 +299,48 @@ def test_a_crash_at_any_step_leaves_rows_in_exactly_one_tier_and_the_next_run_co
     assert read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY) == before
     alert = Alert.objects.get(kind=AlertKind.ARCHIVAL_FAILED, subject="frame_metadata_retention: cold tiering")
     assert alert.state == AlertState.RESOLVED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tiering_run_writes_the_tables_side_by_side_in_sessions_of_their_own(tiered_data, api_client):
+    """Outside a transaction the job tiers frames and detections in two threads, each in its own session."""
+    camera, _ = tiered_data
+    seal_days(COLD_DAY)
+    before = {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS}
+    frames_before = read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY)
+
+    result = tier_now()
+
+    assert sorted(run.partition for run in result.runs if run.state == ArchiveState.DROPPED) == sorted(
+        name for _, name in TABLE_PARTITIONS
+    )
+    assert read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY) == frames_before
+    for _table, name in TABLE_PARTITIONS:
+        call_command("archive", "restore", "--cold", name)
+    assert {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS} == before
+
+
+def test_a_writer_failing_mid_copy_stops_the_copy_and_leaves_the_partition(tiered_data, api_client, monkeypatch):
+    """The rows are parsed and written while PostgreSQL still sends them: a failure there cancels the COPY, the
+    transaction rolls back, and the next run starts over."""
+    camera, _ = tiered_data
+    seal_days(COLD_DAY)
+    only_policy("frame_metadata")
+    before = read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY)
+    monkeypatch.setattr(tiering, "COPY_CHUNK_BYTES", 1_000)  # many chunks, so the failure comes mid-COPY
+
+    def unparsable(self, chunk):
+        raise ValueError("bad row")
+
+    monkeypatch.setattr(tiering._ColdLayout, "parsed", unparsable)
+    failed = tier_now()
+
+    assert [run.state for run in failed.runs] == [ArchiveState.FAILED]
+    assert "bad row" in failed.runs[0].error
+    assert count_rows("frame_metadata_p20261110") == 240
+    monkeypatch.undo()
+    assert {run.state for run in tier_now().runs} == {ArchiveState.DROPPED}
+    assert read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY) == before
 
 
 @pytest.mark.django_db(transaction=True)
