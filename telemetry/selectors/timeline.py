@@ -17,7 +17,15 @@ from telemetry.models import Detection, FrameMetadata
 from telemetry.selectors.cold import cold_partitions, cold_query, naive_utc
 from telemetry.services.batches import detection_document
 
-__all__ = ["FrameRow", "FrameTimeline", "frame_detections"]
+__all__ = [
+    "DETECTION_FIELDS",
+    "FRAME_FIELDS",
+    "FrameRow",
+    "FrameTimeline",
+    "aware_utc",
+    "detection_from_row",
+    "frame_detections",
+]
 
 FRAME_FIELDS = (
     "id",
@@ -70,11 +78,13 @@ class FrameRow:
     detections: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _aware(moment: datetime) -> datetime:
+def aware_utc(moment: datetime) -> datetime:
+    """Cold files give naive UTC timestamps, PostgreSQL aware ones: compare them as aware UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _detection(row: tuple) -> tuple[datetime, int, dict[str, Any]]:
+def detection_from_row(row: tuple) -> tuple[datetime, int, dict[str, Any]]:
+    """(timestamp, id, document as sent) of a row of DETECTION_FIELDS from any tier."""
     _id, moment, object_type, confidence, x1, y1, x2, y2, track_id, attributes = row
     if isinstance(attributes, str):
         attributes = json.loads(attributes)
@@ -85,7 +95,7 @@ def _detection(row: tuple) -> tuple[datetime, int, dict[str, Any]]:
         track_id=track_id,
         attributes=attributes,
     )
-    return _aware(moment), _id, document
+    return aware_utc(moment), _id, document
 
 
 def frame_detections(*, camera_id: uuid.UUID, timestamps: list[datetime]) -> dict[datetime, list[dict[str, Any]]]:
@@ -93,7 +103,7 @@ def frame_detections(*, camera_id: uuid.UUID, timestamps: list[datetime]) -> dic
     from whichever tier holds them (the (camera_id, timestamp) index on attached partitions)."""
     if not timestamps:
         return {}
-    wanted = {_aware(moment) for moment in timestamps}
+    wanted = {aware_utc(moment) for moment in timestamps}
     low, high = min(wanted), max(wanted)
     found: list[tuple[datetime, int, dict[str, Any]]] = []
     attached = Detection.objects.filter(camera_id=camera_id)
@@ -101,7 +111,7 @@ def frame_detections(*, camera_id: uuid.UUID, timestamps: list[datetime]) -> dic
         attached = attached.filter(timestamp__in=sorted(wanted))
     else:  # a long list is one index range scan of the camera's span, filtered here
         attached = attached.filter(timestamp__gte=low, timestamp__lte=high)
-    found.extend(row for row in map(_detection, attached.values_list(*DETECTION_FIELDS)) if row[0] in wanted)
+    found.extend(row for row in map(detection_from_row, attached.values_list(*DETECTION_FIELDS)) if row[0] in wanted)
     cold = cold_partitions(table="detections", since=low, until=high + ONE_MICROSECOND)
     if cold:
         rows = cold_query(
@@ -110,7 +120,7 @@ def frame_detections(*, camera_id: uuid.UUID, timestamps: list[datetime]) -> dic
             "WHERE camera_id = $1 AND timestamp >= $2 AND timestamp <= $3",
             [str(camera_id), naive_utc(low), naive_utc(high)],
         )
-        found.extend(detection for detection in map(_detection, rows) if detection[0] in wanted)
+        found.extend(detection for detection in map(detection_from_row, rows) if detection[0] in wanted)
     found.sort(key=lambda item: (item[0], item[1]))
     by_frame: dict[datetime, list[dict[str, Any]]] = {moment: [] for moment in wanted}
     for moment, _id, document in found:
@@ -206,7 +216,7 @@ class FrameTimeline:
             for values in found:
                 row = FrameRow(*values)
                 row.camera_id = uuid.UUID(str(row.camera_id))
-                row.timestamp = _aware(row.timestamp)
+                row.timestamp = aware_utc(row.timestamp)
                 rows.append(row)
             rows.sort(key=lambda row: (row.timestamp, row.id), reverse=self.descending)
         return rows[:limit]

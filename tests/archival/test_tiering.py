@@ -249,6 +249,85 @@ def test_late_rows_for_a_cold_range_are_accepted_and_merged_into_its_file(tiered
     assert read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY) == readable_at_once
 
 
+def export_frames(api_client, camera, since: datetime, until: datetime) -> list[dict]:
+    response = api_client.get(
+        "/api/v1/frames/export", {"camera_id": str(camera.id), "since": since.isoformat(), "until": until.isoformat()}
+    )
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/x-ndjson"
+    return [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+
+
+def same_frames(exported: list[dict], paged: list[dict]) -> bool:
+    """The export (oldest first, microsecond timestamps) and the frames API's pages (newest first) hold the same
+    frames with the same detections."""
+
+    def normal(frame: dict) -> dict:
+        return {**frame, "timestamp": datetime.fromisoformat(frame["timestamp"].replace("Z", "+00:00"))}
+
+    return [normal(frame) for frame in exported] == [normal(frame) for frame in reversed(paged)]
+
+
+def test_a_camera_hour_exports_the_same_lines_before_and_after_it_goes_cold(tiered_data, api_client):
+    camera, _ = tiered_data
+    seal_days(COLD_DAY)
+    since, until = COLD_DAY + timedelta(hours=9), COLD_DAY + timedelta(hours=10)
+    before = export_frames(api_client, camera, since, until)
+
+    tier_now()
+
+    assert export_frames(api_client, camera, since, until) == before
+    assert len(before) == 120
+    assert sum(len(frame["detections"]) for frame in before) > 0
+    assert any("plate" in detection for frame in before for detection in frame["detections"])
+    assert same_frames(before, read_frames(api_client, camera, since, until))
+
+
+def test_exports_of_a_cold_a_sealed_and_a_hot_day_read_as_the_frames_api_reads_the_whole_span(tiered_data, api_client):
+    camera, _ = tiered_data
+    seal_days(COLD_DAY, SEALED_DAY)
+    tier_now()
+
+    exported = [
+        frame for day in (COLD_DAY, SEALED_DAY, HOT_DAY) for frame in export_frames(api_client, camera, day, day + DAY)
+    ]
+
+    assert PartitionTier.objects.get(partition="frame_metadata_p20261110").tier == StorageTier.COLD
+    assert PartitionTier.objects.get(partition="frame_metadata_p20261123").tier == StorageTier.SEALED
+    assert len(exported) == 360
+    assert same_frames(exported, read_frames(api_client, camera, COLD_DAY, HOT_DAY + DAY, page_size=100))
+
+
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ({"since": "2026-11-10T09:00:00+00:00", "until": "2026-11-12T09:00:00+00:00"}, "at most 24 hours"),
+        ({"since": "2026-11-10T10:00:00+00:00", "until": "2026-11-10T09:00:00+00:00"}, "since must be before"),
+        ({"since": "2026-11-10T09:00:00", "until": "2026-11-10T10:00:00+00:00"}, "time zone"),
+    ],
+)
+def test_an_export_with_a_bad_range_is_a_422(tiered_data, api_client, query, detail):
+    camera, _ = tiered_data
+    response = api_client.get("/api/v1/frames/export", {"camera_id": str(camera.id), **query})
+    assert response.status_code == 422
+    assert detail in json.dumps(response.json()["detail"])
+
+
+def test_an_export_needing_a_missing_cold_file_is_a_503_naming_it(tiered_data, api_client, archive_root):
+    camera, _ = tiered_data
+    seal_days(COLD_DAY)
+    tier_now()
+    (archive_root / PartitionTier.objects.get(partition="detections_p20261110").location).unlink()
+
+    response = api_client.get(
+        "/api/v1/frames/export",
+        {"camera_id": str(camera.id), "since": COLD_DAY.isoformat(), "until": (COLD_DAY + DAY).isoformat()},
+    )
+
+    assert response.status_code == 503
+    assert response.json()["detail"]["partitions"] == ["detections_p20261110"]
+
+
 # --- faults ----------------------------------------------------------------------------------------------------
 
 
