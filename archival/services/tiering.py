@@ -32,6 +32,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
@@ -42,7 +43,7 @@ from typing import Any
 import duckdb
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pa_csv
+import pyarrow.compute as pa_compute
 import pyarrow.parquet as pa_parquet
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
@@ -69,7 +70,7 @@ from archival.services.archives import (
 from archival.storage import archive_storage
 from cameras.choices import AlertKind, AlertSeverity
 from cameras.services.alerts import alert_raise, alert_resolve
-from its_camera.db.copy_out import CopyOut
+from its_camera.db.copy_out import CopyOut, CsvArrowReader
 from its_camera.db.locks import advisory_lock
 from telemetry.choices import StorageTier
 from telemetry.models import PartitionTier
@@ -106,40 +107,28 @@ TIERING_LOCK = "archival.tier_partitions"
 ROW_GROUP_ROWS = 122_880  # DuckDB's default row group: a camera-hour of a 100-camera day spans one or two
 CHUNK_BYTES = 1 << 20
 COPY_CHUNK_BYTES = 8 << 20  # rows PostgreSQL sends are parsed, checksummed and written this many bytes at a time
-CSV_BLOCK_BYTES = 2 << 20  # pyarrow's CSV blocks (measured fastest with quoted newlines allowed)
 ZSTD_LEVEL = 1  # level 3 made files 0.1 % smaller and the write slower
+# A partition up to this size (heap and TOAST) is read as it lies and put in camera order here, in memory (about
+# its size again); a bigger one is read in index order and streamed to the file.
+TIERING_IN_MEMORY_BYTES = 1 << 30
 TIERING_CONCURRENCY = 2  # tables tiered side by side: PostgreSQL's COPY on one core, parsing/compressing on the other
 # DuckDB's working memory while writing or verifying a cold file; past it, it spills to a temporary directory
 # beside the archive files. A day's partition is sorted within this.
 TIERING_MEMORY_LIMIT = "2GB"
 
-# PostgreSQL column type -> (Arrow type its CSV text is parsed as, type in the cold file). uuid and jsonb are kept as
-# their text; cold files hold UTC timestamps without an offset (Parquet TIMESTAMP), the manifest says so.
-_TYPES: dict[str, tuple[pa.DataType, str]] = {
-    "bigint": (pa.int64(), "BIGINT"),
-    "integer": (pa.int32(), "INTEGER"),
-    "smallint": (pa.int16(), "SMALLINT"),
-    "double precision": (pa.float64(), "DOUBLE"),
-    "real": (pa.float32(), "FLOAT"),
-    "boolean": (pa.bool_(), "BOOLEAN"),
-    "text": (pa.string(), "VARCHAR"),
-    "uuid": (pa.string(), "VARCHAR"),
-    "jsonb": (pa.string(), "VARCHAR"),
-    "timestamp with time zone": (pa.timestamp("us", tz="UTC"), "TIMESTAMP"),
+# The type a cold file's column has, as DuckDB names it (recorded in the manifest), by its Arrow type.
+_COLD_TYPES = {
+    pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+    pa.int16(): "SMALLINT",
+    pa.float64(): "DOUBLE",
+    pa.float32(): "FLOAT",
+    pa.bool_(): "BOOLEAN",
+    pa.string(): "VARCHAR",
+    pa.timestamp("us"): "TIMESTAMP",
 }
-_COLD_ARROW_TYPES = {"TIMESTAMP": pa.timestamp("us")}
-# Cold files are sorted by camera, then time: the order of the (camera_id, timestamp) index every telemetry partition
-# has, which PostgreSQL walks to send the rows sorted (rows of one camera and instant follow that index's order).
+# Cold files are sorted by camera, then time (then id, when this side puts them in order).
 SORT_COLUMNS = ("camera_id", "timestamp")
-
-
-def _column_type(pg_type: str) -> tuple[pa.DataType, str]:
-    base = pg_type.split("(", 1)[0].strip()
-    if base in ("character varying", "character"):
-        return _TYPES["text"]
-    if base not in _TYPES:
-        raise ArchiveError(f"Column type {pg_type} has no cold-file mapping")
-    return _TYPES[base]
 
 
 @dataclass(frozen=True)
@@ -210,50 +199,37 @@ def _file_sha256(path: str) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-class _ColdLayout:
+class _ColdLayout(CsvArrowReader):
     """How a table's rows become a cold file: the CSV PostgreSQL sends (its columns as they are, in a UTC
-    session), the Arrow types that text is parsed as, and the file's schema."""
+    session), parsed into Arrow with the file's schema."""
 
     def __init__(self, columns: list[tuple[str, str]]) -> None:
+        try:
+            super().__init__(columns)
+        except ValueError as exc:
+            raise ArchiveError(str(exc)) from exc
         self.columns = columns
-        self.names = [name for name, _ in columns]
-        types = {name: _column_type(pg_type) for name, pg_type in columns}
-        self.cold_types = {name: cold for name, (_, cold) in types.items()}
-        self.schema = pa.schema([(name, _COLD_ARROW_TYPES.get(cold, arrow)) for name, (arrow, cold) in types.items()])
+        self.cold_types = {field.name: _COLD_TYPES[field.type] for field in self.schema}
         self.sort_columns = [name for name in SORT_COLUMNS if name in self.names]
-        # One thread: the other core is PostgreSQL's, formatting the next rows.
-        self._read = pa_csv.ReadOptions(column_names=self.names, block_size=CSV_BLOCK_BYTES, use_threads=False)
-        # Text columns may hold newlines (quoted by COPY); NULL is an unquoted empty field, '' a quoted one.
-        self._parse = pa_csv.ParseOptions(newlines_in_values=True)
-        self._convert = pa_csv.ConvertOptions(
-            column_types={name: arrow for name, (arrow, _) in types.items()},
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-            true_values=["t"],
-            false_values=["f"],
-        )
 
-    def copy(self, partition: str) -> sql.Composed:
-        """COPY of the partition's rows in the file's order: PostgreSQL walks its (camera_id, timestamp) index,
-        so the rows arrive sorted and are written as they come, without holding or sorting the day on this side
-        (measured: +12 % on PostgreSQL's side against an unordered COPY, where sorting 5 M rows here cost more
-        than the COPY itself)."""
-        return sql.SQL("COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT (FORMAT csv)").format(
-            sql.SQL(", ").join(sql.Identifier(name) for name in self.names),
-            sql.Identifier(partition),
-            sql.SQL(", ").join(sql.Identifier(name) for name in self.sort_columns),
+    def copy(self, partition: str, *, ordered: bool) -> sql.Composed:
+        """COPY of the partition's rows: as they lie (a sequential scan, as fast as COPY goes), or, `ordered`, in
+        the file's order: PostgreSQL walks its (camera_id, timestamp) index, so the rows can be written as they
+        come without holding the day here — but its random reads of the heap made a 1 M-frame day's COPY
+        twice as slow once the day outgrew PostgreSQL's buffers (docs/storage.md)."""
+        statement = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(sql.Identifier(name) for name in self.names), sql.Identifier(partition)
         )
-
-    def parsed(self, chunk: bytes) -> pa.Table:
-        table = pa_csv.read_csv(
-            pa.py_buffer(chunk), read_options=self._read, parse_options=self._parse, convert_options=self._convert
-        )
-        return table.cast(self.schema)
+        if ordered:
+            order = sql.SQL(", ").join(sql.Identifier(name) for name in self.sort_columns)
+            statement = sql.SQL("{} ORDER BY {}").format(statement, order)
+        return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(statement)
 
 
 class _ParquetSink:
     """The cold file, written from Arrow tables that arrive in the file's order: zstd, row groups of
-    ROW_GROUP_ROWS with min/max statistics. Counts the rows and sums the content checksum of what it writes."""
+    ROW_GROUP_ROWS with min/max statistics. Counts what it writes; sums the content checksum of what it is given
+    to check (as soon as the rows are parsed, so that work overlaps PostgreSQL's)."""
 
     def __init__(self, path: str, layout: _ColdLayout, engine: duckdb.DuckDBPyConnection) -> None:
         self.layout = layout
@@ -263,17 +239,22 @@ class _ParquetSink:
         )
         self.pending: list[pa.Table] = []
         self.pending_rows = 0
-        self.rows = 0
+        self.rows = 0  # checksummed
+        self.written = 0
         self.hash_sum = 0
 
-    def write(self, table: pa.Table) -> None:
-        self.engine.register("written", table)
+    def checksum(self, table: pa.Table) -> pa.Table:
+        self.engine.register("parsed", table)
         try:
-            rows, total = _content_checksum_parts(self.engine, "written", self.layout.names)
+            rows, total = _content_checksum_parts(self.engine, "parsed", self.layout.names)
         finally:
-            self.engine.unregister("written")
+            self.engine.unregister("parsed")
         self.rows += rows
         self.hash_sum += total
+        return table
+
+    def write(self, table: pa.Table) -> None:
+        self.written += table.num_rows
         self.pending.append(table)
         self.pending_rows += table.num_rows
         while self.pending_rows >= ROW_GROUP_ROWS:
@@ -292,6 +273,44 @@ class _ParquetSink:
         self.writer.close()
         self.engine.close()
         return f"{self.rows}:{self.hash_sum}"
+
+
+class _CameraRuns:
+    """A partition's rows, arriving in the heap's order (ingest order: time order, give or take late rows), put
+    in the file's order without sorting the day: each chunk is split by camera as it is parsed (a stable sort of
+    one chunk, overlapping PostgreSQL's COPY), so each camera's run is its rows in arrival order; a run that is
+    not in (timestamp, id) order (late rows) is sorted on its own at the end."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, list[pa.Table]] = defaultdict(list)
+
+    def add(self, table: pa.Table) -> None:
+        by_camera = table.take(pa_compute.sort_indices(table["camera_id"]))  # stable: arrival order kept
+        cameras = pa_compute.run_end_encode(by_camera["camera_id"].combine_chunks())
+        start = 0
+        for camera, end in zip(cameras.values.to_pylist(), cameras.run_ends.to_pylist(), strict=True):
+            self.runs[camera].append(by_camera.slice(start, end - start))
+            start = end
+
+    def tables(self) -> Iterator[pa.Table]:
+        """Each camera's rows, cameras in order, each sorted by (timestamp, id)."""
+        for camera in sorted(self.runs):
+            run = pa.concat_tables(self.runs.pop(camera)).combine_chunks()
+            if not _in_time_order(run):
+                run = run.take(pa_compute.sort_indices(run, [("timestamp", "ascending"), ("id", "ascending")]))
+            yield run
+
+
+def _in_time_order(run: pa.Table) -> bool:
+    if run.num_rows < 2:
+        return True
+    moments, ids = run["timestamp"].chunk(0), run["id"].chunk(0)
+    earlier, later = moments.slice(0, len(moments) - 1), moments.slice(1)
+    backwards = pa_compute.less(later, earlier)
+    tie_backwards = pa_compute.and_(
+        pa_compute.equal(later, earlier), pa_compute.less(ids.slice(1), ids.slice(0, len(ids) - 1))
+    )
+    return not (pa_compute.any(backwards).as_py() or pa_compute.any(tie_backwards).as_py())
 
 
 def _write_in_background(chunks: Generator[bytes, None, None], write: Callable[[bytes], None]) -> None:
@@ -323,6 +342,11 @@ def _write_in_background(chunks: Generator[bytes, None, None], write: Callable[[
         raise ArchiveError(f"Writing the cold file failed: {failures[0]}") from failures[0]
 
 
+def _table_bytes(pg: psycopg.Cursor, partition: str) -> int:
+    pg.execute("SELECT pg_table_size(%s::regclass)", [partition])
+    return int(pg.fetchone()[0])  # type: ignore[index]
+
+
 def _write_cold_file(
     pg: psycopg.Cursor,
     *,
@@ -338,20 +362,26 @@ def _write_cold_file(
     directory = tempfile.mkdtemp(prefix=f"{partition}.", dir=_temporary_directory(storage))
     parquet_path = os.path.join(directory, "rows.parquet")
     try:
-        copied = CopyOut(pg, layout.copy(partition), chunk_bytes=COPY_CHUNK_BYTES)
+        in_memory = "camera_id" in layout.names and _table_bytes(pg, partition) <= TIERING_IN_MEMORY_BYTES
+        copied = CopyOut(pg, layout.copy(partition, ordered=not in_memory), chunk_bytes=COPY_CHUNK_BYTES)
         with _duckdb(directory) as engine:
             sink = _ParquetSink(parquet_path, layout, engine)
-            if merge_with is None:
-                _write_in_background(copied.chunks(), lambda chunk: sink.write(layout.parsed(chunk)))
-            else:
+            if merge_with is not None:
                 _write_merged(
                     engine, sink, layout, late=map(layout.parsed, copied), earlier=merge_with, storage=storage
                 )
+            elif in_memory:
+                runs = _CameraRuns()
+                _write_in_background(copied.chunks(), lambda chunk: runs.add(sink.checksum(layout.parsed(chunk))))
+                for run_rows in runs.tables():
+                    sink.write(run_rows)
+            else:
+                _write_in_background(copied.chunks(), lambda chunk: sink.write(sink.checksum(layout.parsed(chunk))))
             content_checksum = sink.close()
         rows = sink.rows
         expected = copied.rows + (merge_with.rows or 0 if merge_with is not None else 0)
-        if rows != expected:
-            raise ArchiveError(f"{rows} rows were written where {expected} were exported")
+        if rows != expected or sink.written != expected:
+            raise ArchiveError(f"{sink.written} rows were written ({rows} read) where {expected} were exported")
         size, sha256 = _file_sha256(parquet_path)
         base = f"cold/{table}/{partition}/{partition}.run{run.pk}"
         with open(parquet_path, "rb") as handle:
@@ -416,7 +446,7 @@ def _write_merged(
         f"ORDER BY {order}"
     ).to_arrow_reader(ROW_GROUP_ROWS)
     for batch in merged:
-        sink.write(pa.Table.from_batches([batch]).cast(layout.schema))
+        sink.write(sink.checksum(pa.Table.from_batches([batch]).cast(layout.schema)))
 
 
 def cold_file_verify(

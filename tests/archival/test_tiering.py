@@ -185,8 +185,17 @@ def test_a_restored_cold_partition_has_identical_rows(tiered_data):
 TABLE_PARTITIONS = [("frame_metadata", "frame_metadata_p20261110"), ("detections", "detections_p20261110")]
 
 
-def test_a_cold_file_is_zstd_parquet_sorted_by_camera_and_time_with_row_group_statistics(tiered_data, archive_root):
+@pytest.mark.parametrize("in_memory_bytes", [1 << 30, 0], ids=["sorted-here", "index-order"])
+def test_a_cold_file_is_zstd_parquet_sorted_by_camera_and_time_with_row_group_statistics(
+    tiered_data, archive_root, monkeypatch, in_memory_bytes
+):
+    """Both ways to the file's order: a partition that fits in memory is read as it lies and put in order here
+    (a late row stored after later ones included), a bigger one is read in index order."""
+    camera, _ = tiered_data
+    ingest(frames_document(camera, COLD_DAY + timedelta(hours=8), 3))  # stored last, earlier than the rest
     seal_days(COLD_DAY)
+    before = {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS}
+    monkeypatch.setattr(tiering, "TIERING_IN_MEMORY_BYTES", in_memory_bytes)
     tier_now()
 
     for _table, name in TABLE_PARTITIONS:
@@ -201,6 +210,9 @@ def test_a_cold_file_is_zstd_parquet_sorted_by_camera_and_time_with_row_group_st
         assert column.compression == "ZSTD"
         assert column.statistics.has_min_max
         assert column.statistics.min == min(row["timestamp"] for row in rows)
+    for _table, name in TABLE_PARTITIONS:
+        call_command("archive", "restore", "--cold", name)
+    assert {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS} == before
 
 
 def test_a_cold_file_written_by_duckdb_before_the_streaming_writer_still_verifies_reads_and_restores(
@@ -270,6 +282,12 @@ def same_frames(exported: list[dict], paged: list[dict]) -> bool:
 
 def test_a_camera_hour_exports_the_same_lines_before_and_after_it_goes_cold(tiered_data, api_client):
     camera, _ = tiered_data
+    odd = frames_document(camera, COLD_DAY + timedelta(hours=9, seconds=1), 1)
+    odd[0]["detections"] = [
+        {"object_type": "Car", "confidence": 0.5, "bbox": [1, 2, 3, 4], "track_id": None, "extra": [None, 1.5]},
+        {"object_type": "bus", "confidence": 1, "bbox": [0.1, 0.2, 10.5, 12345.678], "track_id": 7},
+    ]
+    ingest(odd)
     seal_days(COLD_DAY)
     since, until = COLD_DAY + timedelta(hours=9), COLD_DAY + timedelta(hours=10)
     before = export_frames(api_client, camera, since, until)
@@ -277,7 +295,11 @@ def test_a_camera_hour_exports_the_same_lines_before_and_after_it_goes_cold(tier
     tier_now()
 
     assert export_frames(api_client, camera, since, until) == before
-    assert len(before) == 120
+    assert len(before) == 121
+    assert before[1]["detections"] == [
+        {"object_type": "Car", "confidence": 0.5, "bbox": [1.0, 2.0, 3.0, 4.0], "track_id": None, "extra": [None, 1.5]},
+        {"object_type": "bus", "confidence": 1.0, "bbox": [0.1, 0.2, 10.5, 12345.678], "track_id": 7},
+    ]
     assert sum(len(frame["detections"]) for frame in before) > 0
     assert any("plate" in detection for frame in before for detection in frame["detections"])
     assert same_frames(before, read_frames(api_client, camera, since, until))
