@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
@@ -26,6 +26,7 @@ from its_camera.api.throttling import ApiKeyRateThrottle
 from its_camera.choices import ApiScope
 from telemetry.choices import ProcessingStatus
 from telemetry.observability import ingest_batch_record, ingest_rejected_record
+from telemetry.selectors.export import frames_export_check, frames_export_ndjson
 from telemetry.selectors.frames import frame_list
 from telemetry.services.batches import (
     BatchRejected,
@@ -300,3 +301,42 @@ def frames_list(request: HttpRequest, filters: Query[FrameFilters]) -> Any:
         raise HttpError(422, "since must be before until.")
     status = filters.processing_status.value if filters.processing_status else None
     return frame_list(camera_id=filters.camera_id, since=since, until=until, processing_status=status)
+
+
+class FrameExportFilters(Schema):
+    camera_id: uuid.UUID
+    since: datetime = Field(description="Inclusive.")
+    until: datetime = Field(description="Exclusive; at most TELEMETRY_EXPORT_MAX_HOURS (24) after `since`.")
+
+
+@router.get(
+    "/frames/export",
+    auth=read_auth,
+    summary="Every frame of one camera in a time range, with its detections, as NDJSON",
+    description=(
+        "The bulk read an integration downloads (a camera-hour for an audit or a training set), where `GET /frames` "
+        "pages 100 frames at a time: one frame a line, the same document as `GET /frames` gives, oldest first "
+        "(timestamp, id), streamed an hour at a time. The same lines whichever storage tiers the range spans; 503 "
+        "when a cold file the range needs is missing (its partitions are named), 422 for a bad range."
+    ),
+    response={200: None},
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "One FrameOut document a line.",
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+            }
+        }
+    },
+)
+def frames_export(request: HttpRequest, filters: Query[FrameExportFilters]) -> StreamingHttpResponse:
+    for name, moment in (("since", filters.since), ("until", filters.until)):
+        if (problem := limits.read_timestamp_check(moment, name=name)) is not None:
+            raise HttpError(422, problem)
+    if filters.since >= filters.until:
+        raise HttpError(422, "since must be before until.")
+    if filters.until - filters.since > timedelta(hours=settings.TELEMETRY_EXPORT_MAX_HOURS):
+        raise HttpError(422, f"An export spans at most {settings.TELEMETRY_EXPORT_MAX_HOURS} hours.")
+    frames_export_check(since=filters.since, until=filters.until)  # a missing cold file: 503 before streaming
+    rows = frames_export_ndjson(camera_id=filters.camera_id, since=filters.since, until=filters.until)
+    return StreamingHttpResponse(rows, content_type="application/x-ndjson")

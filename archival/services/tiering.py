@@ -5,11 +5,14 @@ The path for one partition (`partition_tier_to_cold`) keeps the safe order and t
 gzip export (archival.services.archives): a SHARE lock on the partition from the first exported row to the DROP
 (late writers to that range wait, readers carry on), and in order:
 
-1. COPY (SELECT …) TO STDOUT as CSV into a temporary file (timestamps as UTC, uuid and jsonb as text);
-2. DuckDB reads it (with the range's earlier cold file, when late rows are being merged into it), sorts by
-   (camera_id, timestamp, id) and writes one Parquet file: zstd, row groups of ROW_GROUP_ROWS with min/max
-   statistics, so a camera-hour read touches a few row groups. Row count and a content checksum (the sum of
-   DuckDB's 64-bit hash of every row: independent of order) are taken from what DuckDB read;
+1. COPY … TO STDOUT as CSV (a UTC session), one statement per camera, each sorted by (timestamp, id) by
+   PostgreSQL: together the rows arrive in the file's order, (camera_id, timestamp, id), and nothing sorts the
+   whole day (its_camera.db.copy_out reads them in chunks of whole rows);
+2. while PostgreSQL formats rows, a second thread parses each chunk into Arrow (pyarrow's CSV reader), adds it
+   to the row count and the content checksum (the sum of DuckDB's 64-bit hash of every row: independent of
+   order, the same as files written before) and writes it into one Parquet file: zstd, row groups of
+   ROW_GROUP_ROWS with min/max statistics, so a camera-hour read touches a few row groups. Late rows merged into
+   a range already cold are sorted together with the old file's rows by DuckDB instead;
 3. the file is saved through Django's storage API with a manifest, then read back *from the storage*:
    file size and SHA-256, row count, content checksum. Any difference raises ArchiveVerificationError;
 4. the PartitionTier row says cold (telemetry.services.tiering.partition_tier_cold) and the partition is
@@ -24,17 +27,24 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections import defaultdict
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import duckdb
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pa_compute
+import pyarrow.parquet as pa_parquet
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.db import connection, transaction
@@ -60,6 +70,7 @@ from archival.services.archives import (
 from archival.storage import archive_storage
 from cameras.choices import AlertKind, AlertSeverity
 from cameras.services.alerts import alert_raise, alert_resolve
+from its_camera.db.copy_out import CopyOut, CsvArrowReader
 from its_camera.db.locks import advisory_lock
 from telemetry.choices import StorageTier
 from telemetry.models import PartitionTier
@@ -95,33 +106,29 @@ COLD_FORMAT = "its-camera-cold/1"
 TIERING_LOCK = "archival.tier_partitions"
 ROW_GROUP_ROWS = 122_880  # DuckDB's default row group: a camera-hour of a 100-camera day spans one or two
 CHUNK_BYTES = 1 << 20
+COPY_CHUNK_BYTES = 8 << 20  # rows PostgreSQL sends are parsed, checksummed and written this many bytes at a time
+ZSTD_LEVEL = 1  # level 3 made files 0.1 % smaller and the write slower
+# A partition up to this size (heap and TOAST) is read as it lies and put in camera order here, in memory (about
+# its size again); a bigger one is read in index order and streamed to the file.
+TIERING_IN_MEMORY_BYTES = 1 << 30
+TIERING_CONCURRENCY = 2  # tables tiered side by side: PostgreSQL's COPY on one core, parsing/compressing on the other
 # DuckDB's working memory while writing or verifying a cold file; past it, it spills to a temporary directory
 # beside the archive files. A day's partition is sorted within this.
 TIERING_MEMORY_LIMIT = "2GB"
 
-# PostgreSQL column type -> (SELECT expression for the CSV export, DuckDB type in the cold file).
-_TYPES: dict[str, tuple[str, str]] = {
-    "bigint": ("{}", "BIGINT"),
-    "integer": ("{}", "INTEGER"),
-    "smallint": ("{}", "SMALLINT"),
-    "double precision": ("{}", "DOUBLE"),
-    "real": ("{}", "FLOAT"),
-    "boolean": ("{}", "BOOLEAN"),
-    "text": ("{}", "VARCHAR"),
-    "uuid": ("{}::text", "VARCHAR"),
-    "jsonb": ("{}::text", "VARCHAR"),
-    # Cold files hold UTC timestamps without an offset (Parquet TIMESTAMP), the manifest says so.
-    "timestamp with time zone": ("({} AT TIME ZONE 'UTC')", "TIMESTAMP"),
+# The type a cold file's column has, as DuckDB names it (recorded in the manifest), by its Arrow type.
+_COLD_TYPES = {
+    pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+    pa.int16(): "SMALLINT",
+    pa.float64(): "DOUBLE",
+    pa.float32(): "FLOAT",
+    pa.bool_(): "BOOLEAN",
+    pa.string(): "VARCHAR",
+    pa.timestamp("us"): "TIMESTAMP",
 }
-
-
-def _column_type(pg_type: str) -> tuple[str, str]:
-    base = pg_type.split("(", 1)[0].strip()
-    if base in ("character varying", "character"):
-        return "{}", "VARCHAR"
-    if base not in _TYPES:
-        raise ArchiveError(f"Column type {pg_type} has no cold-file mapping")
-    return _TYPES[base]
+# Cold files are sorted by camera, then time (then id, when this side puts them in order).
+SORT_COLUMNS = ("camera_id", "timestamp")
 
 
 @dataclass(frozen=True)
@@ -167,13 +174,19 @@ def _duckdb(directory: str) -> Iterator[duckdb.DuckDBPyConnection]:
         engine.close()
 
 
-def _content_checksum(engine: duckdb.DuckDBPyConnection, relation: str, columns: list[str]) -> tuple[int, str]:
-    """(rows, sum of the 64-bit hash of every row) of a relation: the same whatever order the rows are in."""
+def _content_checksum_parts(engine: duckdb.DuckDBPyConnection, relation: str, columns: list[str]) -> tuple[int, int]:
+    """(rows, sum of DuckDB's 64-bit hash of every row) of a relation: the same whatever order the rows are in,
+    and additive, so it can be summed chunk by chunk."""
     hashed = ", ".join(f'"{name}"' for name in columns)
-    rows, total = engine.execute(
+    ((rows, total),) = engine.execute(
         f"SELECT count(*), coalesce(sum(hash({hashed})), 0)::VARCHAR FROM {relation}"  # noqa: S608 - our names
-    ).fetchone()  # type: ignore[misc]
-    return int(rows), f"{int(rows)}:{total}"
+    ).fetchall()
+    return int(rows), int(total)
+
+
+def _content_checksum(engine: duckdb.DuckDBPyConnection, relation: str, columns: list[str]) -> tuple[int, str]:
+    rows, total = _content_checksum_parts(engine, relation, columns)
+    return rows, f"{rows}:{total}"
 
 
 def _file_sha256(path: str) -> tuple[int, str]:
@@ -186,34 +199,152 @@ def _file_sha256(path: str) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-class _CopyIntoPipe(threading.Thread):
-    """COPY … TO STDOUT written into a named pipe by a thread of its own, while DuckDB reads the other end."""
+class _ColdLayout(CsvArrowReader):
+    """How a table's rows become a cold file: the CSV PostgreSQL sends (its columns as they are, in a UTC
+    session), parsed into Arrow with the file's schema."""
 
-    def __init__(self, pg: psycopg.Cursor, statement: sql.Composed, pipe: str) -> None:
-        super().__init__(name=f"copy-into-{os.path.basename(pipe)}", daemon=True)
-        self.pg, self.statement, self.pipe = pg, statement, pipe
-        self.rows = -1
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
+    def __init__(self, columns: list[tuple[str, str]]) -> None:
         try:
-            with open(self.pipe, "wb") as target, self.pg.copy(self.statement) as stream:
-                for data in stream:
-                    target.write(data)
-            self.rows = self.pg.rowcount
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller by finish()
-            self.error = exc
+            super().__init__(columns)
+        except ValueError as exc:
+            raise ArchiveError(str(exc)) from exc
+        self.columns = columns
+        self.cold_types = {field.name: _COLD_TYPES[field.type] for field in self.schema}
+        self.sort_columns = [name for name in SORT_COLUMNS if name in self.names]
 
-    def finish(self) -> int:
-        """Wait for the COPY; the rows it wrote. Re-raises its error. If the reader gave up before opening
-        the pipe, open and close it so the writer is not left waiting for one."""
-        if self.is_alive():
-            with suppress(OSError):
-                os.close(os.open(self.pipe, os.O_RDONLY | os.O_NONBLOCK))
-        self.join()
-        if self.error is not None:
-            raise ArchiveError(f"COPY of the partition failed: {self.error}") from self.error
-        return self.rows
+    def copy(self, partition: str, *, ordered: bool) -> sql.Composed:
+        """COPY of the partition's rows: as they lie (a sequential scan, as fast as COPY goes), or, `ordered`, in
+        the file's order: PostgreSQL walks its (camera_id, timestamp) index, so the rows can be written as they
+        come without holding the day here — but its random reads of the heap made a 1 M-frame day's COPY
+        twice as slow once the day outgrew PostgreSQL's buffers (docs/storage.md)."""
+        statement = sql.SQL("SELECT {} FROM {}").format(
+            sql.SQL(", ").join(sql.Identifier(name) for name in self.names), sql.Identifier(partition)
+        )
+        if ordered:
+            order = sql.SQL(", ").join(sql.Identifier(name) for name in self.sort_columns)
+            statement = sql.SQL("{} ORDER BY {}").format(statement, order)
+        return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(statement)
+
+
+class _ParquetSink:
+    """The cold file, written from Arrow tables that arrive in the file's order: zstd, row groups of
+    ROW_GROUP_ROWS with min/max statistics. Counts what it writes; sums the content checksum of what it is given
+    to check (as soon as the rows are parsed, so that work overlaps PostgreSQL's)."""
+
+    def __init__(self, path: str, layout: _ColdLayout, engine: duckdb.DuckDBPyConnection) -> None:
+        self.layout = layout
+        self.engine = engine.cursor()  # its own cursor: the merge streams its sorted rows from the engine meanwhile
+        self.writer = pa_parquet.ParquetWriter(
+            path, layout.schema, compression="zstd", compression_level=ZSTD_LEVEL, write_statistics=True
+        )
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.rows = 0  # checksummed
+        self.written = 0
+        self.hash_sum = 0
+
+    def checksum(self, table: pa.Table) -> pa.Table:
+        self.engine.register("parsed", table)
+        try:
+            rows, total = _content_checksum_parts(self.engine, "parsed", self.layout.names)
+        finally:
+            self.engine.unregister("parsed")
+        self.rows += rows
+        self.hash_sum += total
+        return table
+
+    def write(self, table: pa.Table) -> None:
+        self.written += table.num_rows
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        while self.pending_rows >= ROW_GROUP_ROWS:
+            self._flush(ROW_GROUP_ROWS)
+
+    def _flush(self, rows: int) -> None:
+        ready = pa.concat_tables(self.pending)
+        self.writer.write_table(ready.slice(0, rows), row_group_size=rows)
+        rest = ready.slice(rows)
+        self.pending, self.pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def close(self) -> str:
+        """Writes the last row group and the footer; the content checksum."""
+        if self.pending_rows:
+            self._flush(self.pending_rows)
+        self.writer.close()
+        self.engine.close()
+        return f"{self.rows}:{self.hash_sum}"
+
+
+class _CameraRuns:
+    """A partition's rows, arriving in the heap's order (ingest order: time order, give or take late rows), put
+    in the file's order without sorting the day: each chunk is split by camera as it is parsed (a stable sort of
+    one chunk, overlapping PostgreSQL's COPY), so each camera's run is its rows in arrival order; a run that is
+    not in (timestamp, id) order (late rows) is sorted on its own at the end."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, list[pa.Table]] = defaultdict(list)
+
+    def add(self, table: pa.Table) -> None:
+        by_camera = table.take(pa_compute.sort_indices(table["camera_id"]))  # stable: arrival order kept
+        cameras = pa_compute.run_end_encode(by_camera["camera_id"].combine_chunks())
+        start = 0
+        for camera, end in zip(cameras.values.to_pylist(), cameras.run_ends.to_pylist(), strict=True):
+            self.runs[camera].append(by_camera.slice(start, end - start))
+            start = end
+
+    def tables(self) -> Iterator[pa.Table]:
+        """Each camera's rows, cameras in order, each sorted by (timestamp, id)."""
+        for camera in sorted(self.runs):
+            run = pa.concat_tables(self.runs.pop(camera)).combine_chunks()
+            if not _in_time_order(run):
+                run = run.take(pa_compute.sort_indices(run, [("timestamp", "ascending"), ("id", "ascending")]))
+            yield run
+
+
+def _in_time_order(run: pa.Table) -> bool:
+    if run.num_rows < 2:
+        return True
+    moments, ids = run["timestamp"].chunk(0), run["id"].chunk(0)
+    earlier, later = moments.slice(0, len(moments) - 1), moments.slice(1)
+    backwards = pa_compute.less(later, earlier)
+    tie_backwards = pa_compute.and_(
+        pa_compute.equal(later, earlier), pa_compute.less(ids.slice(1), ids.slice(0, len(ids) - 1))
+    )
+    return not (pa_compute.any(backwards).as_py() or pa_compute.any(tie_backwards).as_py())
+
+
+def _write_in_background(chunks: Generator[bytes, None, None], write: Callable[[bytes], None]) -> None:
+    """Hand each chunk to `write` in a thread of its own, while this one keeps reading: PostgreSQL formats rows
+    on one core while they are parsed, checksummed and compressed on the other."""
+    waiting: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+    failures: list[BaseException] = []
+
+    def consume() -> None:
+        while (chunk := waiting.get()) is not None:
+            if not failures:  # after a failure, drain so the reader never blocks
+                try:
+                    write(chunk)
+                except BaseException as exc:  # noqa: BLE001 - raised in the reading thread below
+                    failures.append(exc)
+
+    worker = threading.Thread(target=consume, name="cold-file-writer", daemon=True)
+    worker.start()
+    try:
+        with closing(chunks):
+            for chunk in chunks:
+                if failures:
+                    break
+                waiting.put(chunk)
+    finally:
+        waiting.put(None)
+        worker.join()
+    if failures:
+        raise ArchiveError(f"Writing the cold file failed: {failures[0]}") from failures[0]
+
+
+def _table_bytes(pg: psycopg.Cursor, partition: str) -> int:
+    pg.execute("SELECT pg_table_size(%s::regclass)", [partition])
+    return int(pg.fetchone()[0])  # type: ignore[index]
 
 
 def _write_cold_file(
@@ -227,61 +358,44 @@ def _write_cold_file(
     end: datetime,
     merge_with: PartitionTier | None,
 ) -> ColdFile:
-    columns = table_columns(table)
-    names = [name for name, _ in columns]
-    types = {name: _column_type(pg_type) for name, pg_type in columns}
-    select = sql.SQL(", ").join(
-        sql.SQL(types[name][0]).format(sql.Identifier(name))
-        for name in names  # fixed templates from _TYPES
-    )
-    copy = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT csv)").format(select, sql.Identifier(partition))
+    layout = _ColdLayout(table_columns(table))
     directory = tempfile.mkdtemp(prefix=f"{partition}.", dir=_temporary_directory(storage))
-    csv_path = os.path.join(directory, "rows.csv")
     parquet_path = os.path.join(directory, "rows.parquet")
     try:
-        # PostgreSQL's COPY streams into a pipe that DuckDB parses as it arrives: the two overlap on two cores
-        # and the rows never sit on disk as text.
-        os.mkfifo(csv_path)
-        copied = _CopyIntoPipe(pg, copy, csv_path)
-        copied.start()
+        in_memory = "camera_id" in layout.names and _table_bytes(pg, partition) <= TIERING_IN_MEMORY_BYTES
+        copied = CopyOut(pg, layout.copy(partition, ordered=not in_memory), chunk_bytes=COPY_CHUNK_BYTES)
         with _duckdb(directory) as engine:
-            duck_columns = "{" + ", ".join(f"'{name}': '{types[name][1]}'" for name in names) + "}"
-            # Parsed once into DuckDB (spilling to `directory` past its memory limit): the checksum and the
-            # sorted write read that table.
-            try:
-                engine.execute(
-                    f"CREATE TABLE exported AS SELECT * FROM read_csv('{csv_path}', header = false, "  # noqa: S608
-                    f"allow_quoted_nulls = false, columns = {duck_columns}, auto_detect = false)"
-                )
-            finally:
-                exported = copied.finish()
-            source = "exported"
+            sink = _ParquetSink(parquet_path, layout, engine)
             if merge_with is not None:
-                # Late rows of a range already cold: the new file holds the old file's rows and these.
-                old = cold_source(merge_with, storage=storage)
-                if isinstance(old, str):
-                    engine.execute(f"INSERT INTO exported SELECT * FROM read_parquet('{old}')")  # noqa: S608
-                else:
-                    engine.register("earlier", old)
-                    engine.execute("INSERT INTO exported SELECT * FROM earlier")
-                _refuse_repeated_keys(engine, table=table, partition=partition)
-            rows, content_checksum = _content_checksum(engine, source, names)
-            expected = exported + (merge_with.rows or 0 if merge_with is not None else 0)
-            if rows != expected:
-                raise ArchiveError(f"DuckDB read {rows} rows where {expected} were exported")
-            order = ", ".join(f'"{name}"' for name in ("camera_id", "timestamp", "id") if name in names)
-            engine.execute(
-                f"COPY (SELECT * FROM {source} ORDER BY {order}) TO '{parquet_path}' "  # noqa: S608
-                f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
-            )
+                _write_merged(
+                    engine,
+                    sink,
+                    layout,
+                    late=map(layout.parsed, copied),
+                    earlier=merge_with,
+                    storage=storage,
+                    table=table,
+                    partition=partition,
+                )
+            elif in_memory:
+                runs = _CameraRuns()
+                _write_in_background(copied.chunks(), lambda chunk: runs.add(sink.checksum(layout.parsed(chunk))))
+                for run_rows in runs.tables():
+                    sink.write(run_rows)
+            else:
+                _write_in_background(copied.chunks(), lambda chunk: sink.write(sink.checksum(layout.parsed(chunk))))
+            content_checksum = sink.close()
+        rows = sink.rows
+        expected = copied.rows + (merge_with.rows or 0 if merge_with is not None else 0)
+        if rows != expected or sink.written != expected:
+            raise ArchiveError(f"{sink.written} rows were written ({rows} read) where {expected} were exported")
         size, sha256 = _file_sha256(parquet_path)
         base = f"cold/{table}/{partition}/{partition}.run{run.pk}"
         with open(parquet_path, "rb") as handle:
             location = storage.save(f"{base}.parquet", _TemporaryArchive(handle, name=parquet_path))
     finally:
-        for path in (csv_path, parquet_path):
-            if os.path.exists(path):
-                os.unlink(path)
+        if os.path.exists(parquet_path):
+            os.unlink(parquet_path)
         shutil.rmtree(directory, ignore_errors=True)
     manifest = {
         "format": COLD_FORMAT,
@@ -292,10 +406,12 @@ def _write_cold_file(
         "bytes": size,
         "sha256": sha256,
         "content_checksum": content_checksum,
-        "columns": [{"name": name, "type": pg_type, "cold_type": types[name][1]} for name, pg_type in columns],
+        "columns": [
+            {"name": name, "type": pg_type, "cold_type": layout.cold_types[name]} for name, pg_type in layout.columns
+        ],
         "data_format": "parquet",
         "compression": "zstd",
-        "sorted_by": order,
+        "sorted_by": ", ".join(f'"{name}"' for name in layout.sort_columns),
         "time_zone": "UTC (timestamps stored without offset)",
         "data_file": location,
         "archive_run": run.pk,
@@ -312,7 +428,36 @@ def _write_cold_file(
     )
 
 
-def _refuse_repeated_keys(engine: duckdb.DuckDBPyConnection, *, table: str, partition: str) -> None:
+def _write_merged(
+    engine: duckdb.DuckDBPyConnection,
+    sink: _ParquetSink,
+    layout: _ColdLayout,
+    *,
+    late: Iterator[pa.Table],
+    earlier: PartitionTier,
+    storage: Storage,
+    table: str,
+    partition: str,
+) -> None:
+    """Late rows of a range already cold: the new file holds the old file's rows and these, sorted together by
+    DuckDB (spilling past its memory limit). The late rows are few (a DEFAULT-partition sweep's worth)."""
+    engine.register("late", pa.concat_tables([layout.schema.empty_table(), *late]))
+    old = cold_source(earlier, storage=storage)
+    if isinstance(old, str):
+        earlier_rows = f"read_parquet('{old}')"
+    else:
+        engine.register("earlier", old)
+        earlier_rows = "earlier"
+    listed = ", ".join(f'"{name}"' for name in layout.names)
+    order = ", ".join(f'"{name}"' for name in [*layout.sort_columns, "id"] if name in layout.names)
+    both = f"SELECT {listed} FROM {earlier_rows} UNION ALL SELECT {listed} FROM late"  # noqa: S608
+    _refuse_repeated_keys(engine, both, table=table, partition=partition)
+    merged = engine.sql(f"SELECT {listed} FROM ({both}) ORDER BY {order}").to_arrow_reader(ROW_GROUP_ROWS)  # noqa: S608
+    for batch in merged:
+        sink.write(sink.checksum(pa.Table.from_batches([batch]).cast(layout.schema)))
+
+
+def _refuse_repeated_keys(engine: duckdb.DuckDBPyConnection, rows: str, *, table: str, partition: str) -> None:
     """Late rows that repeat the natural key of a row already in the range's cold file are not merged into it:
     in the file no unique index would ever see the duplicate. The run fails (the late rows stay readable in
     PostgreSQL, the old file stays the range's) and its alert names the keys to resolve. Ingest refuses such rows
@@ -322,7 +467,7 @@ def _refuse_repeated_keys(engine: duckdb.DuckDBPyConnection, *, table: str, part
         return
     listed = ", ".join(f'"{name}"' for name in key)
     repeated = engine.execute(
-        f"SELECT {listed} FROM exported GROUP BY {listed} HAVING count(*) > 1 ORDER BY {listed} LIMIT 3"  # noqa: S608
+        f"SELECT {listed} FROM ({rows}) GROUP BY {listed} HAVING count(*) > 1 ORDER BY {listed} LIMIT 3"  # noqa: S608
     ).fetchall()
     if repeated:
         shown = "; ".join(", ".join(str(value) for value in row) for row in repeated)
@@ -509,7 +654,11 @@ def partitions_due_cold(*, policy: RetentionPolicy, now: datetime) -> list[tuple
 def partitions_tier(*, now: datetime | None = None, limit: int = 8) -> TieringResult | None:
     """The tiering job body: for each enabled policy with a cold age, write its due partitions cold (at most
     `limit` per policy per run; the rest wait for the next run). None when another tiering or retention run
-    holds the lock (no double work). A failed partition raises an `archival_failed` alert for the policy."""
+    holds the lock (no double work). A failed partition raises an `archival_failed` alert for the policy.
+
+    Policies (tables) are tiered side by side, TIERING_CONCURRENCY at a time, each in its own session: one
+    table's PostgreSQL COPY runs while another's rows are parsed and compressed here. Not when the caller is
+    inside a transaction (other sessions could not see what it has not committed): then one after another."""
     # Shares retention's lock (both drop partitions), and so its clean-up of runs a dead worker left RUNNING.
     from archival.services.retention import RETENTION_LOCK, _mark_interrupted_runs
 
@@ -518,29 +667,51 @@ def partitions_tier(*, now: datetime | None = None, limit: int = 8) -> TieringRe
         if not acquired:
             return None
         result = TieringResult(runs=[], interrupted=_mark_interrupted_runs())
-        for policy in RetentionPolicy.objects.filter(enabled=True, cold_after_days__isnull=False):
-            due = partitions_due_cold(policy=policy, now=now)
-            result.deferred += max(0, len(due) - limit)
-            runs = []
-            for partition, start, end in due[:limit]:
-                run = partition_tier_to_cold(policy=policy, partition=partition, start=start, end=end, now=now)
-                runs.append(run)
-                if run.state == ArchiveState.FAILED:
-                    break
-            result.runs.extend(runs)
-            failed = [run for run in runs if run.state == ArchiveState.FAILED]
-            subject = f"{policy.name}: cold tiering"
-            if failed:
-                alert_raise(
-                    kind=AlertKind.ARCHIVAL_FAILED,
-                    subject=subject,
-                    severity=AlertSeverity.CRITICAL,
-                    message=f"Cold tiering of {failed[0].partition} failed: {failed[0].error}"[:2000],
-                    details={"archive_runs": [run.pk for run in failed], "table": policy.table},
+        policies = list(RetentionPolicy.objects.filter(enabled=True, cold_after_days__isnull=False))
+        if connection.in_atomic_block or len(policies) < 2:
+            outcomes = [_policy_tier(policy, now=now, limit=limit) for policy in policies]
+        else:
+            with ThreadPoolExecutor(max_workers=TIERING_CONCURRENCY, thread_name_prefix="tier") as pool:
+                outcomes = list(
+                    pool.map(lambda policy: _in_own_session(_policy_tier, policy, now=now, limit=limit), policies)
                 )
-            else:
-                alert_resolve(kind=AlertKind.ARCHIVAL_FAILED, subject=subject)
+        for runs, deferred in outcomes:
+            result.runs.extend(runs)
+            result.deferred += deferred
         return result
+
+
+def _in_own_session(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run `function` in this thread's own database session, closed at the end (a pool thread outlives it)."""
+    try:
+        return function(*args, **kwargs)
+    finally:
+        connection.close()
+
+
+def _policy_tier(policy: RetentionPolicy, *, now: datetime, limit: int) -> tuple[list[ArchiveRun], int]:
+    """One policy's share of a tiering run: its due partitions, oldest first, stopping at the first failure, and
+    its alert raised or resolved. (runs, partitions left for the next run)."""
+    due = partitions_due_cold(policy=policy, now=now)
+    runs = []
+    for partition, start, end in due[:limit]:
+        run = partition_tier_to_cold(policy=policy, partition=partition, start=start, end=end, now=now)
+        runs.append(run)
+        if run.state == ArchiveState.FAILED:
+            break
+    failed = [run for run in runs if run.state == ArchiveState.FAILED]
+    subject = f"{policy.name}: cold tiering"
+    if failed:
+        alert_raise(
+            kind=AlertKind.ARCHIVAL_FAILED,
+            subject=subject,
+            severity=AlertSeverity.CRITICAL,
+            message=f"Cold tiering of {failed[0].partition} failed: {failed[0].error}"[:2000],
+            details={"archive_runs": [run.pk for run in failed], "table": policy.table},
+        )
+    else:
+        alert_resolve(kind=AlertKind.ARCHIVAL_FAILED, subject=subject)
+    return runs, max(0, len(due) - limit)
 
 
 def cold_file_delete(*, policy: RetentionPolicy, partition: str, reason: str = ArchiveReason.EXPIRED) -> ArchiveRun:

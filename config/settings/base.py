@@ -218,6 +218,8 @@ TELEMETRY_SEALED_INDEXES = {
     "detections": env.list("TELEMETRY_DETECTIONS_SEALED_INDEXES", default=[]),
     "system_metrics": env.list("TELEMETRY_METRICS_SEALED_INDEXES", default=[]),
 }
+# GET /api/v1/frames/export: the longest range one request streams (a camera-day at 30 fps is 2.6 M frames).
+TELEMETRY_EXPORT_MAX_HOURS = env.int("TELEMETRY_EXPORT_MAX_HOURS", default=24)
 TELEMETRY_SEAL_MAX_PARTITIONS_PER_RUN = env.int("TELEMETRY_SEAL_MAX_PARTITIONS_PER_RUN", default=8)
 
 # --- Live events and metrics (see docs/live.md and docs/observability.md) ---------------------

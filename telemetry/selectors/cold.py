@@ -28,10 +28,12 @@ __all__ = [
     "ColdDataUnavailable",
     "cold_partitions",
     "cold_query",
+    "cold_relation",
     "cold_rows_at",
     "cold_rows_csv",
     "cold_source",
     "cold_storage",
+    "duckdb_cursor",
     "naive_utc",
     "register_cold_storage",
 ]
@@ -115,7 +117,7 @@ _engine: duckdb.DuckDBPyConnection | None = None
 _engine_lock = threading.Lock()
 
 
-def _cursor() -> duckdb.DuckDBPyConnection:
+def duckdb_cursor() -> duckdb.DuckDBPyConnection:
     """A cursor on this process's DuckDB engine: opening a DuckDB database costs ~35 ms here, a cursor on an
     open one next to nothing, and cursors may be used from several threads at once."""
     global _engine
@@ -131,24 +133,31 @@ def cold_query(tiers: Sequence[PartitionTier], query: str, parameters: Sequence[
     text from our selectors (values go in `parameters`, numbered $1...)."""
     if not tiers:
         return []
-    sources = [cold_source(tier) for tier in tiers]
-    cursor = _cursor()
+    cursor = duckdb_cursor()
     try:
-        if all(isinstance(source, str) for source in sources):
-            relation = f"read_parquet(${len(parameters) + 1})"
-            values = [*parameters, list(sources)]
-        else:
-            import pyarrow
-
-            name = f"cold_{uuid.uuid4().hex}"
-            tables = [parquet_table(source) if isinstance(source, str) else source for source in sources]
-            cursor.register(name, pyarrow.concat_tables(tables))
-            relation, values = name, list(parameters)
+        values = list(parameters)
+        relation = cold_relation(cursor, tiers, values)
         return cursor.execute(query.format(source=relation), values).fetchall()
     except duckdb.Error as exc:
         raise ColdDataUnavailable([tier.partition for tier in tiers], f"{type(exc).__name__}: {exc}") from exc
     finally:
         cursor.close()
+
+
+def cold_relation(cursor: duckdb.DuckDBPyConnection, tiers: Sequence[PartitionTier], values: list[Any]) -> str:
+    """The DuckDB relation (SQL text) of the union of the cold files of `tiers`, for a query on `cursor`: files
+    with local paths are read by path (row groups pruned by their statistics), the paths appended to `values`
+    as one more numbered parameter; others are read through the storage and registered on the cursor."""
+    sources = [cold_source(tier) for tier in tiers]
+    if all(isinstance(source, str) for source in sources):
+        values.append(list(sources))
+        return f"read_parquet(${len(values)})"
+    import pyarrow
+
+    name = f"cold_{uuid.uuid4().hex}"
+    tables = [parquet_table(source) if isinstance(source, str) else source for source in sources]
+    cursor.register(name, pyarrow.concat_tables(tables))
+    return name
 
 
 def cold_rows_csv(

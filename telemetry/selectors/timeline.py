@@ -21,11 +21,15 @@ from telemetry.selectors.cold import cold_partitions, cold_query, naive_utc
 from telemetry.services.batches import detection_document
 
 __all__ = [
+    "DETECTION_FIELDS",
+    "FRAME_FIELDS",
     "ColdFilter",
     "FrameRow",
     "FrameTimeline",
+    "aware_utc",
     "cold_row_by_id",
     "cold_row_count",
+    "detection_from_row",
     "frame_detections",
     "rows_across_tiers",
 ]
@@ -84,7 +88,8 @@ class FrameRow:
     detections: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _aware(moment: datetime) -> datetime:
+def aware_utc(moment: datetime) -> datetime:
+    """Cold files give naive UTC timestamps, PostgreSQL aware ones: compare them as aware UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -129,7 +134,7 @@ def _cold_converters(model: type[Model], fields: Sequence[str]) -> list[Callable
         if kind == "JSONField":
             return lambda value: json.loads(value) if isinstance(value, str) else value
         if kind == "DateTimeField":
-            return lambda value: None if value is None else _aware(value)
+            return lambda value: None if value is None else aware_utc(value)
         return None
 
     return [converter(name) for name in fields]
@@ -190,7 +195,8 @@ def cold_row_by_id(
     return found[0] if found else None
 
 
-def _detection(row: tuple) -> tuple[datetime, int, dict[str, Any]]:
+def detection_from_row(row: tuple) -> tuple[datetime, int, dict[str, Any]]:
+    """(timestamp, id, document as sent) of a row of DETECTION_FIELDS from any tier."""
     _id, moment, object_type, confidence, x1, y1, x2, y2, track_id, attributes = row
     if isinstance(attributes, str):
         attributes = json.loads(attributes)
@@ -201,7 +207,7 @@ def _detection(row: tuple) -> tuple[datetime, int, dict[str, Any]]:
         track_id=track_id,
         attributes=attributes,
     )
-    return _aware(moment), _id, document
+    return aware_utc(moment), _id, document
 
 
 def frame_detections(*, camera_id: uuid.UUID, timestamps: list[datetime]) -> dict[datetime, list[dict[str, Any]]]:
@@ -209,7 +215,7 @@ def frame_detections(*, camera_id: uuid.UUID, timestamps: list[datetime]) -> dic
     from whichever tier holds them (the (camera_id, timestamp) index on attached partitions)."""
     if not timestamps:
         return {}
-    wanted = {_aware(moment) for moment in timestamps}
+    wanted = {aware_utc(moment) for moment in timestamps}
     low, high = min(wanted), max(wanted)
     found: list[tuple[datetime, int, dict[str, Any]]] = []
     attached = Detection.objects.filter(camera_id=camera_id)
@@ -217,10 +223,10 @@ def frame_detections(*, camera_id: uuid.UUID, timestamps: list[datetime]) -> dic
         attached = attached.filter(timestamp__in=sorted(wanted))
     else:  # a long list is one index range scan of the camera's span, filtered here
         attached = attached.filter(timestamp__gte=low, timestamp__lte=high)
-    found.extend(row for row in map(_detection, attached.values_list(*DETECTION_FIELDS)) if row[0] in wanted)
+    found.extend(row for row in map(detection_from_row, attached.values_list(*DETECTION_FIELDS)) if row[0] in wanted)
     cold = ColdFilter(table="detections", since=low, until=high + ONE_MICROSECOND, camera_id=camera_id)
     cold_rows = _cold_rows(Detection, DETECTION_FIELDS, cold)
-    found.extend(detection for detection in map(_detection, cold_rows) if detection[0] in wanted)
+    found.extend(detection for detection in map(detection_from_row, cold_rows) if detection[0] in wanted)
     found.sort(key=lambda item: (item[0], item[1]))
     by_frame: dict[datetime, list[dict[str, Any]]] = {moment: [] for moment in wanted}
     for moment, _id, document in found:

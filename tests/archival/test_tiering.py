@@ -5,9 +5,11 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from pyarrow import parquet
 
 from archival.choices import ArchiveAction, ArchiveState
 from archival.models import ArchiveRun, RetentionPolicy
@@ -183,6 +185,65 @@ def test_a_restored_cold_partition_has_identical_rows(tiered_data):
 TABLE_PARTITIONS = [("frame_metadata", "frame_metadata_p20261110"), ("detections", "detections_p20261110")]
 
 
+@pytest.mark.parametrize("in_memory_bytes", [1 << 30, 0], ids=["sorted-here", "index-order"])
+def test_a_cold_file_is_zstd_parquet_sorted_by_camera_and_time_with_row_group_statistics(
+    tiered_data, archive_root, monkeypatch, in_memory_bytes
+):
+    """Both ways to the file's order: a partition that fits in memory is read as it lies and put in order here
+    (a late row stored after later ones included), a bigger one is read in index order."""
+    camera, _ = tiered_data
+    ingest(frames_document(camera, COLD_DAY + timedelta(hours=8), 3))  # stored last, earlier than the rest
+    seal_days(COLD_DAY)
+    before = {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS}
+    monkeypatch.setattr(tiering, "TIERING_IN_MEMORY_BYTES", in_memory_bytes)
+    tier_now()
+
+    for _table, name in TABLE_PARTITIONS:
+        tier = PartitionTier.objects.get(partition=name)
+        metadata = parquet.ParquetFile(archive_root / tier.location).metadata
+        rows = parquet.read_table(archive_root / tier.location).to_pylist()
+        assert metadata.num_rows == tier.rows == len(rows) > 0
+        keys = [(row["camera_id"], row["timestamp"]) for row in rows]
+        assert keys == sorted(keys)
+        assert len({row["camera_id"] for row in rows}) == 2
+        column = metadata.row_group(0).column(metadata.schema.names.index("timestamp"))
+        assert column.compression == "ZSTD"
+        assert column.statistics.has_min_max
+        assert column.statistics.min == min(row["timestamp"] for row in rows)
+    for _table, name in TABLE_PARTITIONS:
+        call_command("archive", "restore", "--cold", name)
+    assert {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS} == before
+
+
+def test_a_cold_file_written_by_duckdb_before_the_streaming_writer_still_verifies_reads_and_restores(
+    tiered_data, api_client, archive_root
+):
+    """Files written before 2026-11-30 came from DuckDB's Parquet writer, sorted by (camera_id, timestamp, id):
+    the same columns and types, another encoder. Verify, reads and restore take them as they are."""
+    camera, _ = tiered_data
+    seal_days(COLD_DAY)
+    before = {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS}
+    frames_before = read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY)
+    tier_now()
+    for _table, name in TABLE_PARTITIONS:
+        tier = PartitionTier.objects.get(partition=name)
+        path = archive_root / tier.location
+        rewritten = path.with_suffix(".duckdb.parquet")
+        duckdb.sql(
+            f"COPY (SELECT * FROM read_parquet('{path}') ORDER BY camera_id, timestamp, id) TO '{rewritten}' "  # noqa: S608
+            "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+        )
+        rewritten.replace(path)
+        data = path.read_bytes()
+        PartitionTier.objects.filter(pk=tier.pk).update(bytes=len(data), checksum=hashlib.sha256(data).hexdigest())
+
+    call_command("archive", "verify", "--cold")  # the content checksum is the same: same rows
+    assert read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY) == frames_before
+    for _table, name in TABLE_PARTITIONS:
+        call_command("archive", "restore", "--cold", name)
+    assert {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS} == before
+
+
 def test_late_rows_for_a_cold_range_are_accepted_and_merged_into_its_file(tiered_data, api_client):
     camera, _ = tiered_data
     seal_days(COLD_DAY)
@@ -198,6 +259,95 @@ def test_late_rows_for_a_cold_range_are_accepted_and_merged_into_its_file(tiered
     assert "frame_metadata_p20261110" not in partition_names("frame_metadata")
     assert PartitionTier.objects.get(partition="frame_metadata_p20261110").rows == 245
     assert read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY) == readable_at_once
+
+
+def export_frames(api_client, camera, since: datetime, until: datetime) -> list[dict]:
+    response = api_client.get(
+        "/api/v1/frames/export", {"camera_id": str(camera.id), "since": since.isoformat(), "until": until.isoformat()}
+    )
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/x-ndjson"
+    return [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+
+
+def same_frames(exported: list[dict], paged: list[dict]) -> bool:
+    """The export (oldest first, microsecond timestamps) and the frames API's pages (newest first) hold the same
+    frames with the same detections."""
+
+    def normal(frame: dict) -> dict:
+        return {**frame, "timestamp": datetime.fromisoformat(frame["timestamp"].replace("Z", "+00:00"))}
+
+    return [normal(frame) for frame in exported] == [normal(frame) for frame in reversed(paged)]
+
+
+def test_a_camera_hour_exports_the_same_lines_before_and_after_it_goes_cold(tiered_data, api_client):
+    camera, _ = tiered_data
+    odd = frames_document(camera, COLD_DAY + timedelta(hours=9, seconds=1), 1)
+    odd[0]["detections"] = [
+        {"object_type": "Car", "confidence": 0.5, "bbox": [1, 2, 3, 4], "track_id": None, "extra": [None, 1.5]},
+        {"object_type": "bus", "confidence": 1, "bbox": [0.1, 0.2, 10.5, 12345.678], "track_id": 7},
+    ]
+    ingest(odd)
+    seal_days(COLD_DAY)
+    since, until = COLD_DAY + timedelta(hours=9), COLD_DAY + timedelta(hours=10)
+    before = export_frames(api_client, camera, since, until)
+
+    tier_now()
+
+    assert export_frames(api_client, camera, since, until) == before
+    assert len(before) == 121
+    assert before[1]["detections"] == [
+        {"object_type": "Car", "confidence": 0.5, "bbox": [1.0, 2.0, 3.0, 4.0], "track_id": None, "extra": [None, 1.5]},
+        {"object_type": "bus", "confidence": 1.0, "bbox": [0.1, 0.2, 10.5, 12345.678], "track_id": 7},
+    ]
+    assert sum(len(frame["detections"]) for frame in before) > 0
+    assert any("plate" in detection for frame in before for detection in frame["detections"])
+    assert same_frames(before, read_frames(api_client, camera, since, until))
+
+
+def test_exports_of_a_cold_a_sealed_and_a_hot_day_read_as_the_frames_api_reads_the_whole_span(tiered_data, api_client):
+    camera, _ = tiered_data
+    seal_days(COLD_DAY, SEALED_DAY)
+    tier_now()
+
+    exported = [
+        frame for day in (COLD_DAY, SEALED_DAY, HOT_DAY) for frame in export_frames(api_client, camera, day, day + DAY)
+    ]
+
+    assert PartitionTier.objects.get(partition="frame_metadata_p20261110").tier == StorageTier.COLD
+    assert PartitionTier.objects.get(partition="frame_metadata_p20261123").tier == StorageTier.SEALED
+    assert len(exported) == 360
+    assert same_frames(exported, read_frames(api_client, camera, COLD_DAY, HOT_DAY + DAY, page_size=100))
+
+
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ({"since": "2026-11-10T09:00:00+00:00", "until": "2026-11-12T09:00:00+00:00"}, "at most 24 hours"),
+        ({"since": "2026-11-10T10:00:00+00:00", "until": "2026-11-10T09:00:00+00:00"}, "since must be before"),
+        ({"since": "2026-11-10T09:00:00", "until": "2026-11-10T10:00:00+00:00"}, "time zone"),
+    ],
+)
+def test_an_export_with_a_bad_range_is_a_422(tiered_data, api_client, query, detail):
+    camera, _ = tiered_data
+    response = api_client.get("/api/v1/frames/export", {"camera_id": str(camera.id), **query})
+    assert response.status_code == 422
+    assert detail in json.dumps(response.json()["detail"])
+
+
+def test_an_export_needing_a_missing_cold_file_is_a_503_naming_it(tiered_data, api_client, archive_root):
+    camera, _ = tiered_data
+    seal_days(COLD_DAY)
+    tier_now()
+    (archive_root / PartitionTier.objects.get(partition="detections_p20261110").location).unlink()
+
+    response = api_client.get(
+        "/api/v1/frames/export",
+        {"camera_id": str(camera.id), "since": COLD_DAY.isoformat(), "until": (COLD_DAY + DAY).isoformat()},
+    )
+
+    assert response.status_code == 503
+    assert response.json()["detail"]["partitions"] == ["detections_p20261110"]
 
 
 # --- faults ----------------------------------------------------------------------------------------------------
@@ -250,6 +400,48 @@ def test_a_crash_at_any_step_leaves_rows_in_exactly_one_tier_and_the_next_run_co
     assert read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY) == before
     alert = Alert.objects.get(kind=AlertKind.ARCHIVAL_FAILED, subject="frame_metadata_retention: cold tiering")
     assert alert.state == AlertState.RESOLVED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tiering_run_writes_the_tables_side_by_side_in_sessions_of_their_own(tiered_data, api_client):
+    """Outside a transaction the job tiers frames and detections in two threads, each in its own session."""
+    camera, _ = tiered_data
+    seal_days(COLD_DAY)
+    before = {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS}
+    frames_before = read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY)
+
+    result = tier_now()
+
+    assert sorted(run.partition for run in result.runs if run.state == ArchiveState.DROPPED) == sorted(
+        name for _, name in TABLE_PARTITIONS
+    )
+    assert read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY) == frames_before
+    for _table, name in TABLE_PARTITIONS:
+        call_command("archive", "restore", "--cold", name)
+    assert {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS} == before
+
+
+def test_a_writer_failing_mid_copy_stops_the_copy_and_leaves_the_partition(tiered_data, api_client, monkeypatch):
+    """The rows are parsed and written while PostgreSQL still sends them: a failure there cancels the COPY, the
+    transaction rolls back, and the next run starts over."""
+    camera, _ = tiered_data
+    seal_days(COLD_DAY)
+    only_policy("frame_metadata")
+    before = read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY)
+    monkeypatch.setattr(tiering, "COPY_CHUNK_BYTES", 1_000)  # many chunks, so the failure comes mid-COPY
+
+    def unparsable(self, chunk):
+        raise ValueError("bad row")
+
+    monkeypatch.setattr(tiering._ColdLayout, "parsed", unparsable)
+    failed = tier_now()
+
+    assert [run.state for run in failed.runs] == [ArchiveState.FAILED]
+    assert "bad row" in failed.runs[0].error
+    assert count_rows("frame_metadata_p20261110") == 240
+    monkeypatch.undo()
+    assert {run.state for run in tier_now().runs} == {ArchiveState.DROPPED}
+    assert read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY) == before
 
 
 @pytest.mark.django_db(transaction=True)
