@@ -32,7 +32,7 @@ test-citus: $(INSTALLED)
 ## fake time is an offset from the real one, so processes started later (servers, workers) agree with the tests.
 ## FAKETIME_FORCE_MONOTONIC_FIX=0: libfaketime's pthread_cond_timedwait shifts the deadline of a CLOCK_MONOTONIC
 ## condition variable by the *faked* monotonic time even though the monotonic clock is not faked, so every such
-## wait expired at once; CPython's GIL waits on one, and every process with two threads thrashed its GIL (~20x
+## wait expired at once; CPython's GIL waits on one, and every process with two threads thrashed its GIL (3-20x
 ## the CPU, requests of seconds). With 0, the deadline the program computed is passed through unchanged.
 CLOCKS ?= 2026-12-31T23:55:00 2027-01-01T00:05:00 2026-11-30T12:00:00
 LIBFAKETIME = $(shell $(PY) -c "import importlib.util as u, pathlib as p; \

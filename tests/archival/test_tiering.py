@@ -68,7 +68,8 @@ def frames_document(camera, start: datetime, count: int, *, step_seconds: float 
 
 
 def ingest(frames: list[dict]) -> None:
-    frames_ingest(batch=frames_decode(json.dumps(frames).encode()))
+    # Accepted as of the test's own clock (NOW), not the wall clock's: COLD_DAY leaves the 30-day window on 2026-12-10.
+    frames_ingest(batch=frames_decode(json.dumps(frames).encode(), now=NOW))
 
 
 @pytest.fixture
@@ -436,8 +437,17 @@ def test_retention_deletes_a_cold_file_once_its_range_is_past_keep_for(tiered_da
 # --- seen: partition health (API, admin) and /metrics ------------------------------------------------------------
 
 
+@pytest.fixture
+def clock_at_now(monkeypatch):
+    """Views read `timezone.now()`: pin it to the data's NOW, so the ingest rate (the last 7 days' partitions) and
+    the coverage ahead are the same whatever the wall clock says."""
+    from django.utils import timezone
+
+    monkeypatch.setattr(timezone, "now", lambda: NOW)
+
+
 def test_partition_health_shows_every_tier_its_bytes_and_the_days_until_the_size_cap(
-    tiered_data, api_client, admin_client, client
+    tiered_data, api_client, admin_client, client, clock_at_now
 ):
     from django.urls import reverse
 
@@ -510,20 +520,18 @@ def table_cells(html: str, table_id: str) -> list[list[str]]:
     return [row for row in parser.rows if row]
 
 
-def test_the_admin_page_and_the_api_show_the_same_partition_health(tiered_data, api_client, admin_client, monkeypatch):
+def test_the_admin_page_and_the_api_show_the_same_partition_health(tiered_data, api_client, admin_client, clock_at_now):
     from django.template.defaultfilters import date, floatformat
     from django.urls import reverse
-    from django.utils import timezone
 
     from archival.admin import _size
 
-    # Given every tier in use, a size cap, a DEFAULT partition with rows, and one fixed clock for both readers
+    # Given every tier in use, a size cap, a DEFAULT partition with rows, and one fixed clock for both readers (NOW)
     seal_days(COLD_DAY, SEALED_DAY)
     PartitionTier.objects.filter(partition="frame_metadata_p20261123").update(hot_bytes=10**9)
     tier_now()
     RetentionPolicy.objects.filter(table="frame_metadata").update(size_cap_bytes=10**9)
     insert_frames(datetime(2001, 1, 1, tzinfo=UTC), 3)  # lands in DEFAULT
-    monkeypatch.setattr(timezone, "now", lambda: NOW)
 
     # When both are read
     body = api_client.get("/api/v1/partitions").json()
