@@ -18,9 +18,8 @@ from import_export.admin import ExportMixin
 from archival import operations_panels  # noqa: F401 - registers the admin home's storage panel
 from archival.conf import archival_setting
 from archival.models import ArchiveRun, PartitionHealth, RetentionPolicy
-from archival.selectors.partitions import tables_health
+from archival.selectors.health import partition_health_report
 from archival.selectors.retention import retention_plan, table_sizes
-from archival.selectors.tiers import tiers_report
 from archival.services.restores import RestoreRefused, archive_restores_queue
 from archival.targets import is_partitioned
 
@@ -230,27 +229,21 @@ class PartitionHealthAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         now = timezone.now()
-        policies = {p.table: p for p in RetentionPolicy.objects.all()}
-        tables = []
-        for health in tables_health(now=now):
-            policy = policies.get(health.table)
-            cap = policy.size_cap_bytes if policy else None
-            tables.append(
-                {
-                    "health": health,
-                    "policy": policy,
-                    "cutoff": policy.cutoff(now) if policy and policy.enabled else None,
-                    "cap": cap,
-                    "cap_percent": round(health.total_bytes / cap * 100) if cap else None,
-                    "partitions": [
-                        {"detail": d, "size": _size(d.total_bytes), "held": d.hold_until and d.hold_until > now}
-                        for d in health.partitions
-                    ],
-                    "total_size": _size(health.total_bytes),
-                    "cap_size": _size(cap),
-                }
-            )
-        tier_tables, bytes_per_frame = tiers_report(now=now)
+        report = partition_health_report(now=now)
+        tables = [
+            {
+                "report": table,
+                "health": table.health,
+                "cutoff": table.retention_cutoff,
+                "partitions": [
+                    {"detail": d, "size": _size(d.total_bytes), "held": d.hold_until and d.hold_until > now}
+                    for d in table.health.partitions
+                ],
+                "total_size": _size(table.health.total_bytes),
+                "cap_size": _size(table.size_cap_bytes),
+            }
+            for table in report.tables
+        ]
         tiers = [
             {
                 "table": t,
@@ -260,13 +253,13 @@ class PartitionHealthAdmin(admin.ModelAdmin):
                 "rows": [{"summary": summary, "size": _size(summary.bytes)} for summary in t.tiers],
                 "partitions": [{"p": p, "size": _size(p.bytes)} for p in t.partitions],
             }
-            for t in tier_tables
+            for t in (table.tiers for table in report.tables)
         ]
         context = {
             **self.admin_site.each_context(request),
             "title": "Partition health",
             "tiers": tiers,
-            "bytes_per_frame": bytes_per_frame,
+            "bytes_per_frame": report.bytes_per_frame,
             "opts": self.model._meta,
             "tables": tables,
             "now": now,

@@ -14,9 +14,8 @@ from ninja.pagination import paginate
 from archival.choices import ArchiveAction, ArchiveState
 from archival.conf import archival_setting
 from archival.models import ArchiveRun, RetentionPolicy
-from archival.selectors.partitions import tables_health
+from archival.selectors.health import TableHealthReport, partition_health_report
 from archival.selectors.retention import retention_plan, table_sizes
-from archival.selectors.tiers import tiers_report
 from archival.targets import RetentionTable
 from its_camera.api.auth import ApiKeyAuth
 from its_camera.api.pagination import CursorPage
@@ -169,49 +168,46 @@ class PartitionFilters(Schema):
     summary="Partition health per telemetry table (catalog only; `details=true` lists every partition)",
 )
 def partition_health(request: HttpRequest, filters: Query[PartitionFilters]) -> dict[str, Any]:
-    now = timezone.now()
-    policies = {p.table: p for p in RetentionPolicy.objects.all()}
-    tables = []
-    tier_tables, bytes_per_frame = tiers_report(now=now)
-    tiers_by_table = {t.table: t for t in tier_tables}
-    for health in tables_health(now=now):
-        if filters.table and health.table != filters.table.value:
-            continue
-        policy = policies.get(health.table)
-        tiers = tiers_by_table[health.table]
-        tables.append(
-            {
-                "table": health.table,
-                "partition_size": health.size,
-                "partition_count": sum(not d.is_default for d in health.partitions),
-                "total_bytes": health.total_bytes,
-                "size_cap_bytes": policy.size_cap_bytes if policy else None,
-                "default_partition_has_rows": health.default_has_rows,
-                "default_partition_estimated_rows": health.default_estimated_rows,
-                "current_partition_missing": health.current_missing,
-                "covered_until": health.covered_until,
-                "periods_ahead": health.periods_ahead,
-                "wanted_ahead": health.wanted_ahead,
-                "next_missing": health.next_missing,
-                "retention_cutoff": policy.cutoff(now) if policy and policy.enabled else None,
-                "cold_after_days": tiers.cold_after_days,
-                "tiers": [tier.__dict__ for tier in tiers.tiers],
-                "bytes_all_tiers": tiers.total_bytes,
-                "ingest_bytes_per_day": tiers.ingest_bytes_per_day,
-                "days_until_size_cap": tiers.days_until_size_cap,
-                "partitions": [{**d.__dict__, "restore_hold_until": d.hold_until} for d in health.partitions]
-                if filters.details
-                else None,
-                "tier_partitions": [
-                    {**p.__dict__, "bytes_per_row": p.bytes_per_row, "ratio_to_hot": p.ratio_to_hot}
-                    for p in tiers.partitions
-                ]
-                if filters.details
-                else None,
-            }
-        )
-    ok = all(not t["current_partition_missing"] and not t["default_partition_has_rows"] for t in tables)
-    return {"generated_at": now, "ok": ok, "bytes_per_frame": bytes_per_frame, "tables": tables}
+    report = partition_health_report(now=timezone.now(), table=filters.table.value if filters.table else None)
+    tables = [table_health_out(table, details=filters.details) for table in report.tables]
+    return {
+        "generated_at": report.generated_at,
+        "ok": report.ok,
+        "bytes_per_frame": report.bytes_per_frame,
+        "tables": tables,
+    }
+
+
+def table_health_out(report: TableHealthReport, *, details: bool) -> dict[str, Any]:
+    health, tiers = report.health, report.tiers
+    return {
+        "table": report.table,
+        "partition_size": health.size,
+        "partition_count": report.partition_count,
+        "total_bytes": health.total_bytes,
+        "size_cap_bytes": report.size_cap_bytes,
+        "default_partition_has_rows": health.default_has_rows,
+        "default_partition_estimated_rows": health.default_estimated_rows,
+        "current_partition_missing": health.current_missing,
+        "covered_until": health.covered_until,
+        "periods_ahead": health.periods_ahead,
+        "wanted_ahead": health.wanted_ahead,
+        "next_missing": health.next_missing,
+        "retention_cutoff": report.retention_cutoff,
+        "cold_after_days": tiers.cold_after_days,
+        "tiers": [tier.__dict__ for tier in tiers.tiers],
+        "bytes_all_tiers": tiers.total_bytes,
+        "ingest_bytes_per_day": tiers.ingest_bytes_per_day,
+        "days_until_size_cap": tiers.days_until_size_cap,
+        "partitions": [{**d.__dict__, "restore_hold_until": d.hold_until} for d in health.partitions]
+        if details
+        else None,
+        "tier_partitions": [
+            {**p.__dict__, "bytes_per_row": p.bytes_per_row, "ratio_to_hot": p.ratio_to_hot} for p in tiers.partitions
+        ]
+        if details
+        else None,
+    }
 
 
 class RetentionPolicyOut(Schema):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -45,6 +46,29 @@ PYTHON = sys.executable
 
 STATE_FILE_NAME = "services.json"
 TEST_REDIS_DATABASE = 1
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_launcher() -> Callable[[], None] | None:
+    """A `preexec_fn` for the launcher's children: on Linux the kernel sends the child SIGTERM when the launcher
+    dies, however it dies (SIGKILL, OOM killer), so nothing it started runs on without it. SIGTERM rather than
+    SIGKILL: each child then stops as it would on Ctrl-C, taking its own children with it (uvicorn's reloader
+    its server process, Celery its pool, Redis saving its data set). The kernel sends it when the *thread* that
+    started the child ends, so children are started from the main thread. Elsewhere (macOS) None: nothing
+    watches for the launcher's death there, and the next launcher stops a Redis left behind (its state file)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork: the child only calls it
+    launcher = os.getpid()
+
+    def set_parent_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        if os.getppid() != launcher:  # the launcher died between fork and prctl: no signal will come
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return set_parent_death_signal
 
 
 def log(message: str) -> None:
@@ -203,7 +227,13 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
     args += ["--save", "60 1", "--appendonly", "no", "--daemonize", "no", "--logfile", "redis.log"]
     # Its own session (Ctrl-C reaches the launcher, which stops it), and no inherited output: a server holding
     # the launcher's stdout would keep a pipe open after the launcher is gone.
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=die_with_launcher(),
+    )
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url, socket_connect_timeout=0.2)
     try:  # from here on, whatever interrupts (a signal while starting) stops the server
@@ -289,6 +319,7 @@ class ProcessGroup:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the launcher only; it stops the children in order
+            preexec_fn=die_with_launcher(),
         )
         self.processes[name] = process
         colour = self.COLOURS[(len(self.processes) - 1) % len(self.COLOURS)] if self.colour else ""

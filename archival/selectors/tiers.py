@@ -1,4 +1,4 @@
-"""The storage-tier part of partition health, composed once for the API and the admin page."""
+"""The storage-tier part of partition health (archival.selectors.health composes the whole of it)."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,9 +59,12 @@ def _table_tiers(storage: TableStorage, policy: RetentionPolicy | None, *, now: 
     )
 
 
-def tiers_report(*, now: datetime) -> tuple[list[TableTiers], dict[str, float | None]]:
+def tiers_report(
+    *, now: datetime, policies: dict[str, RetentionPolicy] | None = None
+) -> tuple[list[TableTiers], dict[str, float | None]]:
     """Per table, each tier's size and what a row costs there, and the projected days until the size cap;
-    and what a frame (with its detections) costs in each tier."""
-    policies = {p.table: p for p in RetentionPolicy.objects.all()}
+    and what a frame (with its detections) costs in each tier. `policies` by table, when the caller has them."""
+    if policies is None:
+        policies = {p.table: p for p in RetentionPolicy.objects.all()}
     tables = storage_by_table(now=now)
     return [_table_tiers(t, policies.get(t.table), now=now) for t in tables], bytes_per_frame_by_tier(tables)

@@ -42,17 +42,17 @@ class ApiKeyRateThrottle(BaseThrottle):
         if limit <= 0 or api_key is None:
             return True
         global _redis_down_until
-        now = time.time()
-        if now < _redis_down_until:
+        if time.monotonic() < _redis_down_until:
             return True
-        key = f"ratelimit:{self.scope}:{api_key.prefix}:{int(now)}"
+        # The window is the wall clock's second, shared by every process; the pause after a failure is an interval.
+        key = f"ratelimit:{self.scope}:{api_key.prefix}:{int(time.time())}"
         try:
             pipeline = _redis().pipeline()
             pipeline.incr(key)
             pipeline.expire(key, 2)
             count, _ = pipeline.execute()
         except redis.RedisError as exc:
-            _redis_down_until = now + 5
+            _redis_down_until = time.monotonic() + 5
             logger.warning("Rate limit for %s not enforced for 5 s, Redis unavailable: %s", self.scope, exc)
             return True
         self._retry_after = 1

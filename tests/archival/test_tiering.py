@@ -2,8 +2,10 @@
 
 import hashlib
 import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 
 import duckdb
 import pytest
@@ -26,7 +28,7 @@ from telemetry.services.batches import frames_decode
 from telemetry.services.ingest import frames_ingest
 from telemetry.services.partitions import partitions_apply
 from telemetry.services.tiering import partitions_seal
-from tests.archival.conftest import count_rows, only_policy, partition_names
+from tests.archival.conftest import count_rows, insert_frames, only_policy, partition_names
 from tests.archival.storages import BlockingStorage
 from tests.archival.test_retention import archive_storage_setting
 from tests.cameras.factories import make_camera
@@ -68,6 +70,7 @@ def frames_document(camera, start: datetime, count: int, *, step_seconds: float 
 
 
 def ingest(frames: list[dict]) -> None:
+    # Accepted as of the test's own clock (NOW), not the wall clock's: COLD_DAY leaves the 30-day window on 2026-12-10.
     frames_ingest(batch=frames_decode(json.dumps(frames).encode(), now=NOW))
 
 
@@ -626,8 +629,17 @@ def test_retention_deletes_a_cold_file_once_its_range_is_past_keep_for(tiered_da
 # --- seen: partition health (API, admin) and /metrics ------------------------------------------------------------
 
 
+@pytest.fixture
+def clock_at_now(monkeypatch):
+    """Views read `timezone.now()`: pin it to the data's NOW, so the ingest rate (the last 7 days' partitions) and
+    the coverage ahead are the same whatever the wall clock says."""
+    from django.utils import timezone
+
+    monkeypatch.setattr(timezone, "now", lambda: NOW)
+
+
 def test_partition_health_shows_every_tier_its_bytes_and_the_days_until_the_size_cap(
-    tiered_data, api_client, admin_client, client
+    tiered_data, api_client, admin_client, client, clock_at_now
 ):
     from django.urls import reverse
 
@@ -665,6 +677,123 @@ def test_partition_health_shows_every_tier_its_bytes_and_the_days_until_the_size
 
     scrape = client.get("/metrics").content.decode()
     assert f'its_storage_bytes{{table="frame_metadata",tier="cold"}} {float(cold["bytes"])}' in scrape
+
+
+class TableCells(HTMLParser):
+    """The text of each row's cells in the HTML table with the given id."""
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__()
+        self.table_id, self.inside, self.rows, self.cell = table_id, False, [], None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "table" and ("id", self.table_id) in attrs:
+            self.inside = True
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag == "td":
+            self.cell = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self.inside = False
+        elif self.inside and tag == "td" and self.cell is not None:
+            self.rows[-1].append(" ".join(self.cell.split()))
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell += data
+
+
+def table_cells(html: str, table_id: str) -> list[list[str]]:
+    parser = TableCells(table_id)
+    parser.feed(html)
+    return [row for row in parser.rows if row]
+
+
+def test_the_admin_page_and_the_api_show_the_same_partition_health(tiered_data, api_client, admin_client, clock_at_now):
+    from django.template.defaultfilters import date, floatformat
+    from django.urls import reverse
+
+    from archival.admin import _size
+
+    # Given every tier in use, a size cap, a DEFAULT partition with rows, and one fixed clock for both readers (NOW)
+    seal_days(COLD_DAY, SEALED_DAY)
+    PartitionTier.objects.filter(partition="frame_metadata_p20261123").update(hot_bytes=10**9)
+    tier_now()
+    RetentionPolicy.objects.filter(table="frame_metadata").update(size_cap_bytes=10**9)
+    insert_frames(datetime(2001, 1, 1, tzinfo=UTC), 3)  # lands in DEFAULT
+
+    # When both are read
+    body = api_client.get("/api/v1/partitions").json()
+    page = admin_client.get(reverse("admin:archival_partitionhealth_changelist")).content.decode()
+
+    # Then every figure of the summary is the same
+    def when(value: str | None, fmt: str) -> str | None:
+        return date(datetime.fromisoformat(value), fmt) if value else None
+
+    def estimate(rows: int | None) -> str:
+        return "?" if rows is None else str(rows)
+
+    expected_summary = [
+        [
+            t["table"],
+            t["partition_size"],
+            str(t["partition_count"]),
+            _size(t["total_bytes"]),
+            f"{round(t['total_bytes'] / t['size_cap_bytes'] * 100)}% of {_size(t['size_cap_bytes'])}"
+            if t["size_cap_bytes"]
+            else "—",
+            f"has rows (~{estimate(t['default_partition_estimated_rows'])})"
+            if t["default_partition_has_rows"]
+            else "empty",
+            when(t["covered_until"], "Y-m-d H:i") or "current period missing",
+            f"{t['periods_ahead']} / {t['wanted_ahead']}",
+            when(t["next_missing"], "Y-m-d"),
+            when(t["retention_cutoff"], "Y-m-d H:i") or "no enabled policy",
+        ]
+        for t in body["tables"]
+    ]
+    assert table_cells(page, "partition-summary") == expected_summary
+    frames = next(t for t in body["tables"] if t["table"] == "frame_metadata")
+    assert frames["default_partition_has_rows"]  # the cases worth comparing are there
+    assert frames["days_until_size_cap"] is not None
+
+    # And every tier's: partitions, size, rows, bytes per row, ratio to hot; and the projection to the cap
+    def tier_rows(t: dict) -> list[list[str]]:
+        rows = [
+            [
+                t["table"] if index == 0 else "",
+                tier["tier"],
+                str(tier["partitions"]),
+                _size(tier["bytes"]),
+                str(tier["rows"]),
+                floatformat(tier["bytes_per_row"], 0) or "—",
+                floatformat(tier["ratio_to_hot"], 2) or "—",
+            ]
+            for index, tier in enumerate(t["tiers"])
+        ]
+        cap = f" of a {_size(t['size_cap_bytes'])} cap" if t["size_cap_bytes"] else ""
+        rate = _size(int(t["ingest_bytes_per_day"])) if t["ingest_bytes_per_day"] else "?"
+        days = t["days_until_size_cap"]
+        until = (
+            f"{floatformat(days, 1)} days until the cap at this rate"
+            if days is not None
+            else "no cap or no recent ingest"
+        )
+        cold = t["cold_after_days"] or "never"
+        projection = (
+            f"all tiers {_size(t['bytes_all_tiers'])}{cap}; ingest {rate} a day; {until}; cold after {cold} day(s)"
+        )
+        return [*rows, ["", projection]]
+
+    assert table_cells(page, "tier-summary") == [row for t in body["tables"] for row in tier_rows(t)]
+    # And what a frame with its detections costs in each tier
+    costs = " · ".join(
+        f"{tier} {f'{floatformat(value, 0)} B' if value else '—'}" for tier, value in body["bytes_per_frame"].items()
+    )
+    assert f"A frame with its detections costs: {costs}." in " ".join(re.sub(r"<[^>]+>", "", page).split())
 
 
 def test_rollups_rebuild_gives_the_same_rollups_for_a_range_before_and_after_it_went_cold(tiered_data):

@@ -140,6 +140,54 @@ def test_closing_the_terminal_stops_web_worker_beat_and_the_embedded_redis(paren
     assert not (tmp_path / STATE_FILE_NAME).exists()
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, their children...), from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:
+            continue
+        if stat:
+            parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        children = parents.get(queue.pop(), [])
+        found += children
+        queue += children
+    return found
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return f"{pid} (gone)"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_killing_the_launcher_outright_takes_every_process_it_started_with_it(parent, tmp_path):
+    # given the launcher's children (web, worker, beat, the embedded Redis) and the process web started
+    if not any("serving" in line for line in parent.output):  # it may already have said so before "ready"
+        read_until(parent.process, parent.output, "serving")
+    assert descendants(parent.children["web"]), "web runs a process of its own (as uvicorn's reloader does)"
+    started = descendants(parent.process.pid)
+    assert {*parent.children.values(), parent.redis_pid} <= set(started)
+
+    # when the launcher is killed with SIGKILL, so that it stops nothing itself
+    parent.process.kill()
+    parent.process.wait(timeout=10)
+
+    # then within seconds every one of them is gone: children and grandchildren
+    left = wait_gone(started, timeout=10)
+    assert left == [], [command_line(pid) for pid in left]
+    assert redis_servers_over(tmp_path / "redis") == []
+    # and the next launcher starts over the same directory (the state file the killed one left names a dead pid)
+    assert json.loads((tmp_path / STATE_FILE_NAME).read_text())["pid"] == parent.process.pid
+    with devservices.services(state_dir=tmp_path) as environment:
+        assert redis.Redis.from_url(environment["REDIS_URL"]).ping()
+
+
 def test_the_stopped_messages_are_printed_once_the_processes_are_gone(parent):
     parent.process.send_signal(signal.SIGHUP)
 
