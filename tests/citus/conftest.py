@@ -20,9 +20,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 from django.conf import settings
 from django.core.management import call_command
+from psycopg import sql
 
 from tests.analytics.conftest import fleet, make_frames, now  # noqa: F401 - fixtures for the imported tests
 from tests.archival.conftest import archive_root, make_partitions, policies  # noqa: F401
