@@ -86,10 +86,13 @@ def total_relation_size_sql(relation: str) -> str:
     if not citus_installed():
         return f"pg_total_relation_size({relation})"
     distributed = f"SELECT 1 FROM pg_dist_partition WHERE logicalrelid = {relation} AND partmethod = 'h'"  # noqa: S608
-    return (
-        f"CASE WHEN EXISTS ({distributed}) THEN citus_total_relation_size({relation})"
-        f" ELSE pg_total_relation_size({relation}) END"
+    # Citus refuses its size functions in a transaction that already wrote distributed rows (it logs a warning
+    # with fail_on_error off): such a transaction gets the coordinator's measure, as before. The platform's own
+    # readers (health pages, the API, retention's plan, the seal) each run before any write of their own.
+    shards = (
+        f"coalesce(citus_total_relation_size({relation}, fail_on_error => false), pg_total_relation_size({relation}))"
     )
+    return f"CASE WHEN EXISTS ({distributed}) THEN {shards} ELSE pg_total_relation_size({relation}) END"
 
 
 class CitusNotAvailable(Exception):

@@ -5,6 +5,8 @@ from datetime import UTC, datetime
 from django.core.management import call_command
 from django.db import connection
 
+from archival.selectors.partitions import partition_details
+from archival.selectors.retention import table_sizes
 from its_camera.db.citus import distributed_tables, reference_tables
 from telemetry.services.partitions import partitions_apply
 
@@ -48,3 +50,23 @@ def test_a_partition_created_after_distribution_is_distributed_with_its_parent(d
     placements = _placements()
     assert placements["frame_metadata_p20310304"][:2] == ("distributed", "camera_id")
     assert placements["system_metrics_p203103"][:2] == ("distributed", "camera_id")
+
+
+def test_partition_sizes_are_the_sizes_of_their_shards_not_of_the_coordinators_shell(db):
+    # Given the committed partitions of the distributed tables (their shards live on the workers)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT sum(citus_total_relation_size(inhrelid)), sum(pg_total_relation_size(inhrelid))"
+            " FROM pg_inherits WHERE inhparent = 'frame_metadata'::regclass"
+        )
+        shards, shell = cursor.fetchone()
+
+    # When retention and partition health measure them
+    sizes = table_sizes()
+    details = {detail.name: detail for detail in partition_details("frame_metadata")}
+
+    # Then they count the shards' bytes
+    assert sizes["frame_metadata"] == shards > shell
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT citus_total_relation_size('frame_metadata_default')")
+        assert details["frame_metadata_default"].total_bytes == cursor.fetchone()[0]
