@@ -11,7 +11,8 @@ extension and the node registration are per database (docs/scaling.md).
 The test modules in this folder import the single-node tests of the paths that depend on the database's
 shape (ingest, retries, conflicts, heartbeats, status view, frame reads and status updates, rollups and
 analytics, partitions and DEFAULT sweeps, retention and archive restore, storage tiers (seal, cold Parquet,
-one timeline, cold restore and verify), traffic counts, admin pages), so both suites
+one timeline, cold restore and verify), traffic counts, admin pages, PgBouncer in front of the coordinator, the
+browser tests in real Chromium), so both suites
 assert the same results.
 """
 
@@ -26,6 +27,7 @@ from psycopg import sql
 
 from tests.analytics.conftest import fleet, make_frames, now  # noqa: F401 - fixtures for the imported tests
 from tests.archival.conftest import archive_root, make_partitions, policies  # noqa: F401
+from tests.browser.conftest import browser, page  # noqa: F401
 from tests.live.conftest import extra_server, live_redis, live_servers, open_stream  # noqa: F401
 from tests.telemetry.conftest import camera, make_camera, partitions  # noqa: F401
 from tests.traffic.conftest import make_scene, traffic_fleet  # noqa: F401
