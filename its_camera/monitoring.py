@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from its_camera import events, metrics
+from its_camera.db.citus import total_relation_size_sql
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ def table_sizes_section() -> Section:
     def build(section: Section) -> None:
         # A partitioned table has no storage of its own: its size is the sum over its partition tree.
         section.columns, section.rows = _query(
-            """
+            f"""
             SELECT c.relname AS table_name,
                    CASE c.relkind WHEN 'p' THEN 'partitioned' ELSE 'table' END AS kind,
                    pg_size_pretty(sizes.bytes) AS total_size,
@@ -184,7 +185,7 @@ def table_sizes_section() -> Section:
             FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
             CROSS JOIN LATERAL (
-                SELECT sum(pg_total_relation_size(tree.relid)) AS bytes,
+                SELECT sum({total_relation_size_sql("tree.relid")}) AS bytes,
                        sum(greatest(child.reltuples, 0)) AS rows_estimate
                 FROM pg_partition_tree(c.oid) tree
                 JOIN pg_class child ON child.oid = tree.relid
@@ -193,7 +194,7 @@ def table_sizes_section() -> Section:
             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition
             ORDER BY sizes.bytes DESC NULLS LAST
             LIMIT %s
-            """,
+            """,  # noqa: S608 - our SQL, no input
             [ROW_LIMIT],
         )
         section.note = "Row counts are the planner's estimates (reltuples), never a COUNT."
@@ -203,20 +204,21 @@ def table_sizes_section() -> Section:
 
 def partition_sizes_section() -> Section:
     def build(section: Section) -> None:
+        size = total_relation_size_sql("child.oid")
         section.columns, section.rows = _query(
-            """
+            f"""
             SELECT parent.relname AS table_name, child.relname AS partition,
                    pg_get_expr(child.relpartbound, child.oid) AS bounds,
-                   pg_size_pretty(pg_total_relation_size(child.oid)) AS total_size,
+                   pg_size_pretty({size}) AS total_size,
                    greatest(child.reltuples, 0)::bigint AS rows_estimate
             FROM pg_inherits i
             JOIN pg_class parent ON parent.oid = i.inhparent
             JOIN pg_class child ON child.oid = i.inhrelid
             JOIN pg_namespace n ON n.oid = parent.relnamespace
             WHERE n.nspname = current_schema() AND parent.relkind = 'p'
-            ORDER BY pg_total_relation_size(child.oid) DESC
+            ORDER BY {size} DESC
             LIMIT %s
-            """,
+            """,  # noqa: S608 - our SQL, no input
             [ROW_LIMIT],
         )
         section.note = "The largest partitions first. Partition health (ahead, default rows) is on its own page."

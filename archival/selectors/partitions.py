@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from django.db import connection, transaction
 from psycopg import sql
 
+from its_camera.db.citus import total_relation_size_sql
 from telemetry.partitioning import PartitionedTable, partitioned_tables, period_shift, period_start
 
 __all__ = [
@@ -76,7 +77,7 @@ def partition_details(table: str) -> list[PartitionDetail]:
         """
         SELECT child.relname,
                pg_get_expr(child.relpartbound, child.oid),
-               pg_total_relation_size(child.oid),
+               {size},
                child.reltuples::bigint,
                greatest(stat.last_analyze, stat.last_autoanalyze),
                coalesce(obj_description(child.oid, 'pg_class'), '')
@@ -87,7 +88,7 @@ def partition_details(table: str) -> list[PartitionDetail]:
         ORDER BY child.relname
         LIMIT {}
         """
-    ).format(sql.Literal(table), sql.Literal(MAX_PARTITIONS_LISTED))
+    ).format(sql.Literal(table), sql.Literal(MAX_PARTITIONS_LISTED), size=sql.SQL(total_relation_size_sql("child.oid")))
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('TimeZone', 'UTC', true)")
         cursor.cursor.execute(query)

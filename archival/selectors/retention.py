@@ -11,6 +11,7 @@ from archival.choices import ArchiveAction, ArchiveReason, RetentionMethod
 from archival.models import RetentionPolicy
 from archival.selectors.partitions import PartitionDetail, partition_details
 from archival.targets import PLAIN_TABLES, PlainTable, is_partitioned
+from its_camera.db.citus import total_relation_size_sql
 from telemetry.choices import StorageTier
 from telemetry.models import PartitionTier
 from telemetry.partitioning import partitioned_tables, period_start
@@ -60,13 +61,13 @@ def table_sizes() -> dict[str, int]:
     """Total size (with indexes and TOAST) of each partitioned table, summed over its partitions."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            SELECT parent.relname, coalesce(sum(pg_total_relation_size(inh.inhrelid)), 0)::bigint
+            f"""
+            SELECT parent.relname, coalesce(sum({total_relation_size_sql("inh.inhrelid")}), 0)::bigint
             FROM pg_class parent
             LEFT JOIN pg_inherits inh ON inh.inhparent = parent.oid
             WHERE parent.relname = ANY(%s) AND parent.relkind = 'p'
             GROUP BY parent.relname
-            """,
+            """,  # noqa: S608 - our SQL, no input
             [[table.table for table in partitioned_tables()]],
         )
         return {name: int(size) for name, size in cursor.fetchall()}

@@ -17,6 +17,7 @@ __all__ = [
     "CitusNotAvailable",
     "DistributedTable",
     "citus_distribute",
+    "citus_installed",
     "citus_plan",
     "citus_schema_problems",
     "declared_placement",
@@ -25,6 +26,7 @@ __all__ = [
     "register_citus_view",
     "register_distributed_table",
     "register_reference_table",
+    "total_relation_size_sql",
 ]
 
 
@@ -67,6 +69,30 @@ def reference_tables() -> list[str]:
 
 def distributed_tables() -> list[DistributedTable]:
     return list(_DISTRIBUTED)
+
+
+def citus_installed() -> bool:
+    """True when this database has the citus extension (a coordinator, distributed or not yet)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'")
+        return cursor.fetchone() is not None
+
+
+def total_relation_size_sql(relation: str) -> str:
+    """SQL for the total size (indexes and TOAST included) of `relation` (a fixed SQL expression of ours giving its
+    oid), wherever its rows live. On a Citus coordinator a distributed table's rows, and each of its partitions',
+    live in shards on the workers: pg_total_relation_size measures the coordinator's empty shell there, so the
+    size is citus_total_relation_size's sum over the shards (one query per worker)."""
+    if not citus_installed():
+        return f"pg_total_relation_size({relation})"
+    distributed = f"SELECT 1 FROM pg_dist_partition WHERE logicalrelid = {relation} AND partmethod = 'h'"  # noqa: S608
+    # Citus refuses its size functions in a transaction that already wrote distributed rows (it logs a warning
+    # with fail_on_error off): such a transaction gets the coordinator's measure, as before. The platform's own
+    # readers (health pages, the API, retention's plan, the seal) each run before any write of their own.
+    shards = (
+        f"coalesce(citus_total_relation_size({relation}, fail_on_error => false), pg_total_relation_size({relation}))"
+    )
+    return f"CASE WHEN EXISTS ({distributed}) THEN {shards} ELSE pg_total_relation_size({relation}) END"
 
 
 class CitusNotAvailable(Exception):

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 
+from its_camera.db.citus import total_relation_size_sql
 from telemetry.choices import StorageTier
 from telemetry.models import PartitionTier
 from telemetry.partitioning import partitioned_tables
@@ -78,8 +79,9 @@ def _attached_sizes(table: str) -> dict[str, tuple[int, int | None]]:
     """Each attached partition's total size (indexes and TOAST included) and the planner's row estimate."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT child.relname, pg_total_relation_size(child.oid), child.reltuples::bigint FROM pg_inherits "
-            "JOIN pg_class child ON child.oid = pg_inherits.inhrelid WHERE pg_inherits.inhparent = %s::regclass",
+            f"SELECT child.relname, {total_relation_size_sql('child.oid')}, child.reltuples::bigint "  # noqa: S608
+            "FROM pg_inherits JOIN pg_class child ON child.oid = pg_inherits.inhrelid "
+            "WHERE pg_inherits.inhparent = %s::regclass",
             [table],
         )
         return {name: (int(size), None if rows < 0 else int(rows)) for name, size, rows in cursor.fetchall()}

@@ -25,6 +25,7 @@ from django.db import connection
 from django.utils import timezone
 from psycopg import sql
 
+from its_camera.db.citus import total_relation_size_sql
 from telemetry.choices import StorageTier
 from telemetry.models import PartitionTier
 from telemetry.partitioning import partitioned_tables
@@ -73,7 +74,10 @@ class SealResult:
 
 def _relation_size(name: str) -> int:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_total_relation_size(%s::regclass)", [name])
+        cursor.execute(
+            f"SELECT {total_relation_size_sql('relation.oid')} FROM (SELECT %s::regclass::oid AS oid) AS relation",  # noqa: S608
+            [name],
+        )
         return int(cursor.fetchone()[0])
 
 

@@ -10,7 +10,9 @@ extension and the node registration are per database (docs/scaling.md).
 
 The test modules in this folder import the single-node tests of the paths that depend on the database's
 shape (ingest, retries, conflicts, heartbeats, status view, frame reads and status updates, rollups and
-analytics, partitions and DEFAULT sweeps, retention and archive restore, admin pages), so both suites
+analytics, partitions and DEFAULT sweeps, retention and archive restore, storage tiers (seal, cold Parquet,
+one timeline, cold restore and verify), traffic counts, admin pages, PgBouncer in front of the coordinator, the
+browser tests in real Chromium), so both suites
 assert the same results.
 """
 
@@ -21,11 +23,14 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from psycopg import sql
 
 from tests.analytics.conftest import fleet, make_frames, now  # noqa: F401 - fixtures for the imported tests
 from tests.archival.conftest import archive_root, make_partitions, policies  # noqa: F401
+from tests.browser.conftest import browser, page  # noqa: F401
 from tests.live.conftest import extra_server, live_redis, live_servers, open_stream  # noqa: F401
 from tests.telemetry.conftest import camera, make_camera, partitions  # noqa: F401
+from tests.traffic.conftest import make_scene, traffic_fleet  # noqa: F401
 
 
 def _same_database(url: str) -> bool:
@@ -110,6 +115,22 @@ def django_db_setup(django_db_blocker: Any) -> None:
         # partitions (each once per shard) in every test's transaction; tests/citus/test_*partitions*.py
         # start from no partitions, as the single-node tests do (`without_partitions`).
         call_command("partitions", "apply", verbosity=0)
+        _propagate_set_local_to_workers()
+
+
+def _propagate_set_local_to_workers() -> None:
+    """The tests that ask whether an index *can* serve a query `SET LOCAL enable_seqscan = off` first; on Citus
+    the plan that matters is the worker's, and a SET LOCAL reaches the workers only with this (new sessions of
+    the suite's database; the current connection is closed so the next one has it)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("ALTER DATABASE {} SET citus.propagate_set_commands = 'local'").format(
+                sql.Identifier(settings.DATABASES["default"]["NAME"])
+            )
+        )
+    connection.close()
 
 
 @pytest.fixture

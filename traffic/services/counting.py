@@ -73,6 +73,7 @@ def _run(statement: str | sql.Composable, params: dict[str, Any] | None = None) 
 
 _TEMP_TABLES = [
     "traffic_obs",
+    "traffic_owners",
     "traffic_touched",
     "traffic_day_changes",
     "traffic_qkeys",
@@ -121,10 +122,35 @@ def traffic_refresh_window(*, start: datetime, end: datetime, now: datetime | No
         params,
     )
     _run("ANALYZE traffic_obs")
+    _owners()
     written = {"traffic_track_quarters": _objects(params)}
     written["traffic_line_crossings"] = _crossings(params)
     written["traffic_region_counts"] = _regions(params)
     return written
+
+
+def _owners() -> None:
+    """The camera and zone of every camera, line and region, in a temporary table the count queries join.
+
+    On a Citus cluster (docs/scaling.md) cameras is a reference table and lines and regions are Citus-local
+    tables, while the count tables are plain coordinator tables: Citus cannot plan an INSERT … SELECT with
+    parameters that mixes them ("relation traffic_track_quarters is not distributed"). Read once here, the
+    owners make every count query plain PostgreSQL, on one node as on the cluster. Small: one row per camera,
+    line and region."""
+    _run(
+        """
+        CREATE TEMP TABLE traffic_owners ON COMMIT DROP AS
+        SELECT cameras.id, cameras.id AS camera_id, cameras.zone_id FROM cameras
+        UNION ALL
+        SELECT lines.id, lines.camera_id, cameras.zone_id
+        FROM traffic_lines AS lines LEFT JOIN cameras ON cameras.id = lines.camera_id
+        UNION ALL
+        SELECT regions.id, regions.camera_id, cameras.zone_id
+        FROM traffic_regions AS regions LEFT JOIN cameras ON cameras.id = regions.camera_id
+        """
+    )
+    _run("CREATE INDEX ON traffic_owners (id)")
+    _run("ANALYZE traffic_owners")
 
 
 # --- objects -------------------------------------------------------------------------------------------------
@@ -224,10 +250,10 @@ def _objects(params: dict[str, Any]) -> int:
         INSERT INTO traffic_object_counts
             (granularity, scope, scope_id, camera_id, zone_id, bucket, object_type, objects, first_in_day,
              refreshed_at)
-        SELECT '15min', 'camera', keys.camera_id, keys.camera_id, cameras.zone_id, keys.bucket, counted.object_type,
+        SELECT '15min', 'camera', keys.camera_id, keys.camera_id, owners.zone_id, keys.bucket, counted.object_type,
                sum(counted.objects), sum(counted.first_in_day), %(now)s
         FROM traffic_qkeys AS keys
-        LEFT JOIN cameras ON cameras.id = keys.camera_id
+        LEFT JOIN traffic_owners AS owners ON owners.id = keys.camera_id
         CROSS JOIN LATERAL (
             SELECT object_type, count(*) AS objects, 0 AS first_in_day FROM traffic_track_quarters AS quarters
             WHERE quarters.bucket = keys.bucket AND quarters.camera_id = keys.camera_id GROUP BY object_type
@@ -237,7 +263,7 @@ def _objects(params: dict[str, Any]) -> int:
               AND days.first_seen < keys.bucket + interval '15 minutes'
             GROUP BY object_type
         ) AS counted
-        GROUP BY keys.camera_id, cameras.zone_id, keys.bucket, counted.object_type
+        GROUP BY keys.camera_id, owners.zone_id, keys.bucket, counted.object_type
         """,
         params,
     )
@@ -259,10 +285,10 @@ def _objects(params: dict[str, Any]) -> int:
         """
         INSERT INTO traffic_object_counts
             (granularity, scope, scope_id, camera_id, zone_id, bucket, object_type, objects, refreshed_at)
-        SELECT 'hour', 'camera', keys.camera_id, keys.camera_id, cameras.zone_id, keys.bucket, tracks.object_type,
+        SELECT 'hour', 'camera', keys.camera_id, keys.camera_id, owners.zone_id, keys.bucket, tracks.object_type,
                count(*), %(now)s
         FROM traffic_hkeys AS keys
-        LEFT JOIN cameras ON cameras.id = keys.camera_id
+        LEFT JOIN traffic_owners AS owners ON owners.id = keys.camera_id
         CROSS JOIN LATERAL (
             SELECT DISTINCT ON (quarters.track_id) quarters.object_type
             FROM traffic_track_quarters AS quarters
@@ -270,7 +296,7 @@ def _objects(params: dict[str, Any]) -> int:
               AND quarters.camera_id = keys.camera_id
             ORDER BY quarters.track_id, quarters.bucket
         ) AS tracks
-        GROUP BY keys.camera_id, cameras.zone_id, keys.bucket, tracks.object_type
+        GROUP BY keys.camera_id, owners.zone_id, keys.bucket, tracks.object_type
         """,
         params,
     )
@@ -278,14 +304,14 @@ def _objects(params: dict[str, Any]) -> int:
         """
         INSERT INTO traffic_object_counts
             (granularity, scope, scope_id, camera_id, zone_id, bucket, object_type, objects, refreshed_at)
-        SELECT 'day', 'camera', keys.camera_id, keys.camera_id, cameras.zone_id, keys.bucket, counts.object_type,
+        SELECT 'day', 'camera', keys.camera_id, keys.camera_id, owners.zone_id, keys.bucket, counts.object_type,
                sum(counts.first_in_day), %(now)s
         FROM traffic_dkeys AS keys
-        LEFT JOIN cameras ON cameras.id = keys.camera_id
+        LEFT JOIN traffic_owners AS owners ON owners.id = keys.camera_id
         JOIN traffic_object_counts AS counts
           ON counts.granularity = '15min' AND counts.scope = 'camera' AND counts.scope_id = keys.camera_id
          AND counts.bucket >= keys.bucket AND counts.bucket < keys.bucket + interval '1 day'
-        GROUP BY keys.camera_id, cameras.zone_id, keys.bucket, counts.object_type
+        GROUP BY keys.camera_id, owners.zone_id, keys.bucket, counts.object_type
         HAVING sum(counts.first_in_day) > 0
         """,
         params,
@@ -452,15 +478,14 @@ def _crossings(params: dict[str, Any]) -> int:
                 INSERT INTO traffic_line_counts
                     (granularity, bucket, line_id, camera_id, zone_id, direction, object_type, crossings,
                      refreshed_at)
-                SELECT {granularity}, keys.bucket, keys.line_id, lines.camera_id, cameras.zone_id,
+                SELECT {granularity}, keys.bucket, keys.line_id, lines.camera_id, lines.zone_id,
                        crossings.direction, crossings.object_type, count(*), %(now)s
                 FROM {keys} AS keys
-                JOIN traffic_lines AS lines ON lines.id = keys.line_id
-                LEFT JOIN cameras ON cameras.id = lines.camera_id
+                JOIN traffic_owners AS lines ON lines.id = keys.line_id
                 JOIN traffic_line_crossings AS crossings
                   ON crossings.line_id = keys.line_id AND crossings."timestamp" >= keys.bucket
                  AND crossings."timestamp" < keys.bucket + {span}::interval
-                GROUP BY keys.bucket, keys.line_id, lines.camera_id, cameras.zone_id, crossings.direction,
+                GROUP BY keys.bucket, keys.line_id, lines.camera_id, lines.zone_id, crossings.direction,
                          crossings.object_type
                 """
             ).format(granularity=sql.Literal(granularity), keys=sql.SQL(keys), span=sql.Literal(span)),
@@ -584,13 +609,12 @@ def _region_counts(granularity: str, keys: str, span: str, minutes: int, params:
             INSERT INTO traffic_region_counts
                 (granularity, bucket, region_id, camera_id, zone_id, object_type, tracks, dwell_p50_seconds,
                  dwell_p85_seconds, occupancy_max, occupancy_mean, refreshed_at)
-            SELECT {granularity}, dwell.bucket, dwell.region_id, regions.camera_id, cameras.zone_id, dwell.object_type,
+            SELECT {granularity}, dwell.bucket, dwell.region_id, regions.camera_id, regions.zone_id, dwell.object_type,
                    dwell.tracks, dwell.p50, dwell.p85,
                    CASE WHEN dwell.object_type = '' THEN occupancy.occupancy_max END,
                    CASE WHEN dwell.object_type = '' THEN occupancy.occupancy_mean END, %(now)s
             FROM dwell
-            JOIN traffic_regions AS regions ON regions.id = dwell.region_id
-            LEFT JOIN cameras ON cameras.id = regions.camera_id
+            JOIN traffic_owners AS regions ON regions.id = dwell.region_id
             LEFT JOIN occupancy ON occupancy.region_id = dwell.region_id AND occupancy.bucket = dwell.bucket
             """
         ).format(**names, minutes=sql.Literal(minutes)),

@@ -1,0 +1,3 @@
+"""tests/browser/test_traffic_browser.py (real Chromium), run against the Citus cluster (see conftest.py)."""
+
+from tests.browser.test_traffic_browser import *  # noqa: F403
