@@ -566,7 +566,7 @@ def run(args: argparse.Namespace, archive_root: str) -> None:
     print("|---|---|---|---|")
     for label, seconds in {
         "psql \\copy (SELECT ...) TO file (reference)": psql_to_s,
-        "ours: the tiering job (COPY in camera order -> Arrow -> zstd Parquet -> verified -> dropped)": tier_s,
+        "ours: the tiering job (COPY -> Arrow, split by camera -> zstd Parquet -> verified -> dropped)": tier_s,
         "gzip COPY export (existing method, no verify, no drop)": gzip_s,
         "seal: VACUUM FREEZE ANALYZE": seal_s,
     }.items():
