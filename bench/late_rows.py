@@ -17,45 +17,23 @@ The bench database and its archive directory are dropped at the end.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
+from _support import bench_database
 
-BASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/its_camera")
-parts = urlsplit(BASE_URL)
-BENCH_DB = f"{parts.path.lstrip('/') or 'its_camera'}_bench_late_rows"
-BENCH_URL = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-ADMIN_URL = urlunsplit(parts._replace(path="/postgres"))
 ARCHIVE = tempfile.mkdtemp(prefix="bench-late-rows-")
-
-os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
-os.environ["DATABASE_URL"] = BENCH_URL
-os.environ["ARCHIVE_ROOT"] = ARCHIVE
-os.environ["DEBUG"] = "False"
+DATABASE = bench_database("late_rows", ARCHIVE_ROOT=ARCHIVE)
 
 import msgspec  # noqa: E402
-import psycopg  # noqa: E402
 
 CAMERAS = 100
 FPS = 30
 BATCH = 2000
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 COLD_DAY = (NOW - timedelta(days=10)).replace(hour=0)
-
-
-def recreate_database(*, drop_only: bool = False) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
 
 
 def batches(camera_ids: list, start: datetime, seconds: float) -> list:
@@ -99,7 +77,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=24, help="timed batches per path")
     arguments = parser.parse_args()
 
-    recreate_database()
+    DATABASE.recreate()
     try:
         import django
 
@@ -165,7 +143,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        recreate_database(drop_only=True)
+        DATABASE.drop()
         import shutil
 
         shutil.rmtree(ARCHIVE, ignore_errors=True)

@@ -42,20 +42,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
+from _support import bench_database
 
-BASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/its_camera")
-parts = urlsplit(BASE_URL)
-BENCH_DB = f"{parts.path.lstrip('/') or 'its_camera'}_bench_storage"
-BENCH_URL = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-ADMIN_URL = urlunsplit(parts._replace(path="/postgres"))
-
-os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
-os.environ["DATABASE_URL"] = BENCH_URL
-os.environ["DEBUG"] = "False"
+DATABASE = bench_database("storage")
 
 import msgspec  # noqa: E402
 import psycopg  # noqa: E402
@@ -67,6 +57,7 @@ BATCH = 2000
 DAY = datetime(2026, 11, 20, tzinfo=UTC)  # the filled day
 EMPTY_DAY = DAY + timedelta(days=1)  # an empty partition, for the empty-partition rate
 NOW = DAY + timedelta(days=30)  # when tiering runs: the day is sealed and older than its cold age
+INGESTED_AT = EMPTY_DAY + timedelta(days=1)  # the batches are decoded as of then: inside the acceptance window
 
 # "Today's layout": what main stored before this issue, as one table (one daily partition's worth).
 LEGACY_DDL = """
@@ -110,17 +101,6 @@ def log(message: str) -> None:
 # --- set-up ----------------------------------------------------------------------------------------------------
 
 
-def recreate_database() -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-
-def drop_database() -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-
-
 def setup_django(archive_root: str) -> list[uuid.UUID]:
     import django
 
@@ -133,7 +113,7 @@ def setup_django(archive_root: str) -> list[uuid.UUID]:
     from telemetry.services.partitions import partitions_apply
 
     partitions_apply(moment=DAY)
-    with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+    with psycopg.connect(DATABASE.url, autocommit=True) as conn:
         conn.execute(LEGACY_DDL)
     cameras = Camera.objects.bulk_create([Camera(name=f"bench-camera-{n:03d}") for n in range(CAMERAS)])
     return [camera.id for camera in cameras]
@@ -152,10 +132,10 @@ def batches(camera_ids: list[uuid.UUID], *, start: datetime, frames: int) -> lis
     for frame in generated:
         chunk.append(frame)
         if len(chunk) == BATCH:
-            out.append(frames_decode(msgspec.json.encode(chunk)))
+            out.append(frames_decode(msgspec.json.encode(chunk), now=INGESTED_AT))
             chunk = []
     if chunk:
-        out.append(frames_decode(msgspec.json.encode(chunk)))
+        out.append(frames_decode(msgspec.json.encode(chunk), now=INGESTED_AT))
     return out
 
 
@@ -251,7 +231,7 @@ def ingest_all(batches_: list[Any]) -> None:
 
 
 def copy_all(path: Any, batches_: list[Any]) -> None:
-    with psycopg.connect(BENCH_URL) as conn:
+    with psycopg.connect(DATABASE.url) as conn:
         for batch in batches_:
             path(conn, batch)
 
@@ -269,7 +249,7 @@ def timed(label: str, action: Any) -> float:
 
 
 def relation_bytes(*names: str) -> int:
-    with psycopg.connect(BENCH_URL) as conn:
+    with psycopg.connect(DATABASE.url) as conn:
         total = 0
         for name in names:
             total += int(conn.execute("SELECT pg_total_relation_size(%s::regclass)", [name]).fetchone()[0])  # type: ignore[index]
@@ -277,17 +257,17 @@ def relation_bytes(*names: str) -> int:
 
 
 def frame_count(table: str) -> int:
-    with psycopg.connect(BENCH_URL) as conn:
+    with psycopg.connect(DATABASE.url) as conn:
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
 
 
 def checkpoint() -> None:
-    with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+    with psycopg.connect(DATABASE.url, autocommit=True) as conn:
         conn.execute("CHECKPOINT")
 
 
 def vacuum(*names: str) -> None:
-    with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+    with psycopg.connect(DATABASE.url, autocommit=True) as conn:
         for name in names:
             conn.execute(f'VACUUM (FREEZE, ANALYZE) "{name}"')
 
@@ -354,14 +334,14 @@ def main() -> None:
     args = parser.parse_args()
 
     archive_root = tempfile.mkdtemp(prefix="bench-storage-")
-    recreate_database()
+    DATABASE.recreate()
     try:
         run(args, archive_root)
     finally:
         if args.keep:
-            log(f"kept {BENCH_DB} and the cold files in {archive_root}")
+            log(f"kept {DATABASE.name} and the cold files in {archive_root}")
         else:
-            drop_database()
+            DATABASE.drop()
             subprocess.run(["rm", "-rf", archive_root], check=False)
 
 
@@ -410,7 +390,7 @@ def run(args: argparse.Namespace, archive_root: str) -> None:
             rates[label] = rows_of(bs) / timed(
                 label,
                 lambda script=script: subprocess.run(
-                    ["psql", BENCH_URL, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script)],
+                    ["psql", DATABASE.url, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(script)],
                     check=True,
                     stdout=subprocess.DEVNULL,
                 ),
@@ -418,7 +398,7 @@ def run(args: argparse.Namespace, archive_root: str) -> None:
 
     # 3. reads while hot
     vacuum_hot_stats = "ANALYZE"  # hot partitions get autovacuum's ANALYZE; do it so plans are not a cold start
-    with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+    with psycopg.connect(DATABASE.url, autocommit=True) as conn:
         conn.execute(f'{vacuum_hot_stats} "{FRAMES_PARTITION}"')
         conn.execute(f'{vacuum_hot_stats} "{DETECTIONS_PARTITION}"')
     reads = {"hot": camera_hour_reads(camera_ids, args.reads)}
@@ -434,7 +414,7 @@ def run(args: argparse.Namespace, archive_root: str) -> None:
     sealed_bytes = relation_bytes(FRAMES_PARTITION, DETECTIONS_PARTITION)
     reads["sealed"] = camera_hour_reads(camera_ids, args.reads)
     lookups: dict[str, int] = {}
-    with psycopg.connect(BENCH_URL, autocommit=True) as conn:
+    with psycopg.connect(DATABASE.url, autocommit=True) as conn:
         for name, definition in SEALED_INDEXES["detections"].items():
             index = f"bench_sealed_{name}"
             conn.execute(
@@ -451,7 +431,7 @@ def run(args: argparse.Namespace, archive_root: str) -> None:
 
     def export_gzip() -> None:
         nonlocal gzip_bytes, gzip_rows
-        with psycopg.connect(BENCH_URL) as conn, conn.cursor() as cursor, tempfile.TemporaryFile() as target:
+        with psycopg.connect(DATABASE.url) as conn, conn.cursor() as cursor, tempfile.TemporaryFile() as target:
             for partition in (FRAMES_PARTITION, DETECTIONS_PARTITION):
                 with (
                     gzip.GzipFile(fileobj=target, mode="wb", compresslevel=1, mtime=0) as compressed,
@@ -472,7 +452,7 @@ def run(args: argparse.Namespace, archive_root: str) -> None:
                 subprocess.run(
                     [
                         "psql",
-                        BENCH_URL,
+                        DATABASE.url,
                         "-q",
                         "-c",
                         f"\\copy (SELECT * FROM \"{partition}\") TO '{directory}/{partition}.csv' CSV",
