@@ -79,11 +79,20 @@ def test_metrics_retry_with_idempotency_key_is_a_no_op(api_client, camera, parti
 SAMPLE_TIME = datetime(2026, 11, 25, 23, 55, 30, 250000, tzinfo=UTC)  # a fixed clock; the DEFAULT partition takes it
 
 
+@pytest.fixture
+def clock_at_samples(monkeypatch):
+    """The API reads `timezone.now()` for its acceptance window (the last 30 days): pin it a minute after the
+    samples, so they are accepted whatever the wall clock says."""
+    from django.utils import timezone
+
+    monkeypatch.setattr(timezone, "now", lambda: SAMPLE_TIME + timedelta(minutes=1))
+
+
 def sample(camera=None, **overrides):
     return metric(camera, timestamp=SAMPLE_TIME.isoformat()) | overrides
 
 
-def test_a_metrics_batch_retried_without_a_key_stores_nothing_twice(api_client, camera):
+def test_a_metrics_batch_retried_without_a_key_stores_nothing_twice(api_client, camera, clock_at_samples):
     # given a batch with a camera's metrics and a host metric (no camera), stored once
     batch = [sample(camera), sample(camera, name="gpu_utilization", value=0.83), sample(None, name="host_load")]
     first = api_client.post_json("/api/v1/metrics", batch)
@@ -99,7 +108,7 @@ def test_a_metrics_batch_retried_without_a_key_stores_nothing_twice(api_client, 
     assert before == table_counts()["system_metrics"] == 3
 
 
-def test_a_batch_that_overlaps_stored_samples_writes_only_the_new_ones(api_client, camera):
+def test_a_batch_that_overlaps_stored_samples_writes_only_the_new_ones(api_client, camera, clock_at_samples):
     api_client.post_json("/api/v1/metrics", [sample(camera), sample(None)])
     later = (SAMPLE_TIME + timedelta(seconds=5)).isoformat()
 
@@ -121,7 +130,9 @@ def test_a_batch_that_overlaps_stored_samples_writes_only_the_new_ones(api_clien
     assert SystemMetric.objects.get(camera=camera, timestamp=SAMPLE_TIME + timedelta(seconds=5)).value == 29.7
 
 
-def test_samples_differing_only_in_labels_camera_or_name_are_distinct(api_client, camera, make_camera):
+def test_samples_differing_only_in_labels_camera_or_name_are_distinct(
+    api_client, camera, make_camera, clock_at_samples
+):
     other = make_camera(name="other")
     batch = [
         sample(camera, labels={"gpu": "0"}),
