@@ -24,7 +24,9 @@ class Detection(PostgresPartitionedModel):
     """One object seen in a frame, normalized for analytics. Belongs to the frame with the same
     (camera_id, timestamp); partitioned like frames so both age out together."""
 
-    # camera_id first: Citus distributes these tables by camera and refuses a key without it (docs/scaling.md).
+    # Django's identity for a row. The database enforces no key here (telemetry 0013): a unique camera-led index
+    # was the largest index of a hot day and nothing needs it, as detections are written only with their frame,
+    # whose unique (camera_id, timestamp) refuses a repeated batch (docs/storage.md).
     pk = models.CompositePrimaryKey("camera", "id", "timestamp")
     id = PartitionedIdentityField()
     camera = models.ForeignKey(
