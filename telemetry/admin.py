@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from telemetry import (
     admin_dashboards,  # noqa: F401 - registers the rollup status admin and its dashboard
@@ -138,6 +139,11 @@ class InputFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
         return [("", "")]
 
+    def refused(self, request: HttpRequest, queryset: QuerySet, expected: str) -> QuerySet:
+        """A value that is not what the box asks for lists nothing, and says why (not a silently empty list)."""
+        messages.error(request, f"{capfirst(self.title)}: {self.value()!r} is not {expected}.")
+        return queryset.none()
+
     def has_output(self) -> bool:
         return True
 
@@ -164,7 +170,7 @@ class CameraIdFilter(InputFilter):
         try:
             camera_id = uuid.UUID(value.strip())
         except ValueError:
-            return queryset.none()
+            return self.refused(request, queryset, "a camera UUID")
         return queryset.filter(camera_id=camera_id)
 
 
@@ -181,7 +187,9 @@ class SinceFilter(InputFilter):
         if not value:
             return queryset
         moment = parse_moment(value)
-        return queryset.none() if moment is None else queryset.filter(**{self.lookup: moment})
+        if moment is None:
+            return self.refused(request, queryset, "a date or date and time (ISO 8601, UTC)")
+        return queryset.filter(**{self.lookup: moment})
 
 
 class UntilFilter(SinceFilter):

@@ -55,7 +55,24 @@ def test_frames_filter_by_camera_and_time_window(admin_client, telemetry):
     assert {r.camera_id for r in results} == {camera.id}
     assert [r.frame_number for r in results] == [2, 1, 0]
     assert str(camera.id).encode() in response.content
-    assert list(admin_client.get(url, {"camera_id": "not-a-uuid"}).context["cl"].result_list) == []
+
+
+@pytest.mark.parametrize(
+    ("parameters", "said"),
+    [
+        ({"camera_id": "not-a-uuid"}, "Camera id: 'not-a-uuid' is not a camera UUID."),
+        ({"since": "yesterday"}, "From (UTC): 'yesterday' is not a date or date and time (ISO 8601, UTC)."),
+        ({"until": "2026-13-01"}, "Until (UTC): '2026-13-01' is not a date or date and time (ISO 8601, UTC)."),
+    ],
+)
+def test_a_filter_value_that_is_not_one_lists_nothing_and_says_why(admin_client, telemetry, parameters, said):
+    url = reverse("admin:telemetry_framemetadatarecord_changelist")
+
+    response = admin_client.get(url, parameters)
+
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == []
+    assert [str(message) for message in response.context["messages"]] == [said]
 
 
 @pytest.mark.parametrize(
