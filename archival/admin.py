@@ -4,6 +4,7 @@ a restore action), job runs, and the partition health page. Beat schedules are d
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import BigIntegerField, Case, OuterRef, QuerySet, Subquery, Value, When
 from django.http import HttpRequest, HttpResponse
@@ -16,12 +17,17 @@ from import_export import resources
 from import_export.admin import ExportMixin
 
 from archival import operations_panels  # noqa: F401 - registers the admin home's storage panel
+from archival.choices import ArchiveAction
 from archival.conf import archival_setting
 from archival.models import ArchiveRun, PartitionHealth, RetentionPolicy
 from archival.selectors.health import partition_health_report
 from archival.selectors.retention import retention_plan, table_sizes
 from archival.services.restores import RestoreRefused, archive_restores_queue
 from archival.targets import is_partitioned
+from telemetry.selectors.cold import REPEAT_KEYS, ColdDataUnavailable, NotLateRowsOfAColdRange, late_rows_repeating_cold
+from telemetry.services.tiering import late_rows_repeating_cold_delete
+
+LATE_DUPLICATES_SHOWN = 50  # keys listed per partition on the confirmation page
 
 
 def _size(value: int | None) -> str:
@@ -170,7 +176,7 @@ class ArchiveRunAdmin(ExportMixin, admin.ModelAdmin):
     search_fields = ["partition", "location", "error"]
     date_hierarchy = "started_at"
     list_select_related = ["policy"]
-    actions = ["restore"]
+    actions = ["restore", "late_duplicates"]
     show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -195,6 +201,7 @@ class ArchiveRunAdmin(ExportMixin, admin.ModelAdmin):
         actions = super().get_actions(request)
         if not request.user.has_perm("archival.view_archiverun"):
             actions.pop("restore", None)
+            actions.pop("late_duplicates", None)
         return actions
 
     @admin.action(description="Restore selected archives (re-create the partition, load the rows back)")
@@ -210,6 +217,58 @@ class ArchiveRunAdmin(ExportMixin, admin.ModelAdmin):
         self.message_user(
             request, f"Queued {len(queued)} restore(s); follow them in this list (action “restore”).", messages.SUCCESS
         )
+
+    @admin.action(description="Delete late rows repeating cold rows (tier runs that refused to merge)")
+    def late_duplicates(self, request: HttpRequest, queryset: QuerySet[ArchiveRun]) -> TemplateResponse | None:
+        """A tier run fails when late rows of a cold range repeat rows its file holds: this lists them per
+        partition and, once confirmed, deletes them (the rows stored first stay), so the next run merges the rest."""
+        if not request.user.is_superuser:
+            self.message_user(request, "Only a superuser can delete late rows.", messages.ERROR)
+            return None
+        partitions = sorted(set(queryset.filter(action=ArchiveAction.TIER).values_list("partition", flat=True)))
+        if not partitions:
+            self.message_user(request, "Select tier runs: only they merge late rows.", messages.WARNING)
+            return None
+        confirmed = request.POST.get("confirm") == "delete"
+        found = []
+        for partition in partitions:
+            try:
+                if confirmed:
+                    table, keys = late_rows_repeating_cold_delete(partition=partition)
+                else:
+                    table, keys = late_rows_repeating_cold(partition=partition)
+            except (NotLateRowsOfAColdRange, ColdDataUnavailable) as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+                continue
+            found.append(
+                {
+                    "partition": partition,
+                    "key": ", ".join(REPEAT_KEYS[table]),
+                    "keys": keys,
+                    "shown": keys[:LATE_DUPLICATES_SHOWN],
+                    "more": max(0, len(keys) - LATE_DUPLICATES_SHOWN),
+                }
+            )
+        if confirmed:
+            for item in found:
+                self.message_user(
+                    request,
+                    f"Deleted the late rows of {len(item['keys'])} repeated key(s) from {item['partition']}; "
+                    "the next tiering run merges the rest.",
+                    messages.SUCCESS,
+                )
+            return None
+        if not any(item["keys"] for item in found):
+            self.message_user(request, "No late row of the selected runs' partitions repeats a cold row.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Late rows repeating cold rows",
+            "opts": self.model._meta,
+            "found": found,
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        }
+        return TemplateResponse(request, "admin/archival/late_duplicates.html", context)
 
 
 @admin.register(PartitionHealth)

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
 from ninja.pagination import paginate
 
 from archival.choices import ArchiveAction, ArchiveState
@@ -20,6 +21,7 @@ from archival.targets import RetentionTable
 from its_camera.api.auth import ApiKeyAuth
 from its_camera.api.pagination import CursorPage
 from its_camera.choices import ApiScope
+from telemetry.selectors.cold import REPEAT_KEYS, NotLateRowsOfAColdRange, late_rows_repeating_cold
 
 router = Router(tags=["archival"])
 read_auth = ApiKeyAuth(ApiScope.TELEMETRY_READ)
@@ -278,4 +280,36 @@ def retention_policy_plan(request: HttpRequest, name: str) -> dict[str, Any]:
         "table_bytes": plan.table_bytes,
         "size_cap_bytes": policy.size_cap_bytes,
         "actions": [item.__dict__ for item in plan.actions],
+    }
+
+
+class LateDuplicatesOut(Schema):
+    partition: str
+    table: str
+    key: list[str] = Field(description="The columns by which a late row repeats a cold row.")
+    count: int
+    keys: list[list[Any]] = Field(
+        description="The repeated keys (timestamps as UTC without offset, labels as JSON text), oldest first."
+    )
+
+
+@router.get(
+    "/partitions/{partition}/late-duplicates",
+    auth=read_auth,
+    response=LateDuplicatesOut,
+    summary="Late rows of a cold range that repeat rows of its cold file (what makes its tiering merge fail)",
+)
+def partition_late_duplicates(request: HttpRequest, partition: str) -> dict[str, Any]:
+    if len(partition) > 128:
+        raise HttpError(422, "A partition name is at most 128 characters")
+    try:
+        table, keys = late_rows_repeating_cold(partition=partition)
+    except NotLateRowsOfAColdRange as exc:
+        raise HttpError(404, str(exc)) from exc
+    return {
+        "partition": partition,
+        "table": table,
+        "key": list(REPEAT_KEYS.get(table, ())),
+        "count": len(keys),
+        "keys": [list(key) for key in keys],
     }

@@ -75,7 +75,7 @@ from its_camera.db.locks import advisory_lock
 from telemetry.choices import StorageTier
 from telemetry.models import PartitionTier
 from telemetry.partitioning import UtcTimePartition
-from telemetry.selectors.cold import NATURAL_KEYS, ColdDataUnavailable, cold_source
+from telemetry.selectors.cold import REPEAT_KEYS, ColdDataUnavailable, cold_source
 from telemetry.selectors.partitions import partition_ranges
 from telemetry.services.partitions import LOCK_NAME as PARTITIONS_LOCK_NAME
 from telemetry.services.partitions import partition_create
@@ -450,30 +450,34 @@ def _write_merged(
         earlier_rows = "earlier"
     listed = ", ".join(f'"{name}"' for name in layout.names)
     order = ", ".join(f'"{name}"' for name in [*layout.sort_columns, "id"] if name in layout.names)
+    _refuse_repeated_keys(engine, earlier=earlier_rows, late="late", table=table, partition=partition)
     both = f"SELECT {listed} FROM {earlier_rows} UNION ALL SELECT {listed} FROM late"  # noqa: S608
-    _refuse_repeated_keys(engine, both, table=table, partition=partition)
     merged = engine.sql(f"SELECT {listed} FROM ({both}) ORDER BY {order}").to_arrow_reader(ROW_GROUP_ROWS)  # noqa: S608
     for batch in merged:
         sink.write(sink.checksum(pa.Table.from_batches([batch]).cast(layout.schema)))
 
 
-def _refuse_repeated_keys(engine: duckdb.DuckDBPyConnection, rows: str, *, table: str, partition: str) -> None:
-    """Late rows that repeat the natural key of a row already in the range's cold file are not merged into it:
-    in the file no unique index would ever see the duplicate. The run fails (the late rows stay readable in
-    PostgreSQL, the old file stays the range's) and its alert names the keys to resolve. Ingest refuses such rows
-    (409) since it checks cold files; this is the backstop for rows stored before, or by hand."""
-    key = NATURAL_KEYS.get(table)
+def _refuse_repeated_keys(
+    engine: duckdb.DuckDBPyConnection, *, earlier: str, late: str, table: str, partition: str
+) -> None:
+    """Late rows that repeat the key (REPEAT_KEYS) of a row already in the range's cold file are not merged into
+    it: in the file no unique index would ever see the duplicate (and a repeated frame's late detections would
+    double its detections). The run fails (the late rows stay readable in PostgreSQL, the old file stays the
+    range's) and its alert names the keys and the command that deletes them. Ingest refuses such rows (409) since
+    it checks cold files; this is the backstop for rows stored before, or by hand."""
+    key = REPEAT_KEYS.get(table)
     if not key:
         return
     listed = ", ".join(f'"{name}"' for name in key)
     repeated = engine.execute(
-        f"SELECT {listed} FROM ({rows}) GROUP BY {listed} HAVING count(*) > 1 ORDER BY {listed} LIMIT 3"  # noqa: S608
+        f"SELECT {listed} FROM {earlier} INTERSECT SELECT {listed} FROM {late} ORDER BY {listed} LIMIT 3"  # noqa: S608
     ).fetchall()
     if repeated:
         shown = "; ".join(", ".join(str(value) for value in row) for row in repeated)
         raise ArchiveError(
             f"Late rows of {partition} repeat ({', '.join(key)}) of rows already cold, e.g. {shown}: not merged; "
-            "delete the late duplicates from the partition, the next run merges the rest"
+            f"`manage.py archive late-duplicates {partition} --delete` (or the archive run's admin action) deletes "
+            "them, and the next run merges the rest"
         )
 
 

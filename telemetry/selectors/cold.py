@@ -19,13 +19,15 @@ from typing import Any
 import duckdb
 from django.core.files.storage import Storage
 from django.db import connection
+from psycopg import sql
 
 from telemetry.choices import StorageTier
 from telemetry.models import PartitionTier
 
 __all__ = [
-    "NATURAL_KEYS",
+    "REPEAT_KEYS",
     "ColdDataUnavailable",
+    "NotLateRowsOfAColdRange",
     "cold_partitions",
     "cold_query",
     "cold_relation",
@@ -34,6 +36,7 @@ __all__ = [
     "cold_source",
     "cold_storage",
     "duckdb_cursor",
+    "late_rows_repeating_cold",
     "naive_utc",
     "register_cold_storage",
 ]
@@ -185,12 +188,16 @@ def cold_rows_csv(
     yield buffer.getvalue().encode()
 
 
-# A row's natural key per table, where it has one (the unique index PostgreSQL checks on attached partitions):
-# late rows must not repeat a cold row's key, at ingest (telemetry.services.ingest) or when the tiering merges
-# them into the range's file (archival.services.tiering). Detections have none: they belong to their frame.
-NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+# The key by which a late row repeats a row already stored, per table: where PostgreSQL has a unique index, the
+# natural key it checks on attached partitions; for detections, their frame's (camera_id, timestamp) — a frame's
+# detections are written with it, all at once, so a late detection of a frame whose detections are already cold
+# belongs to a repeated frame. Late rows must not repeat a cold row's key, at ingest (telemetry.services.ingest)
+# or when the tiering merges them into the range's file (archival.services.tiering). Each starts with
+# (camera_id, timestamp), the columns cold files are sorted and looked up by (cold_rows_at).
+REPEAT_KEYS: dict[str, tuple[str, ...]] = {
     "frame_metadata": ("camera_id", "timestamp"),
-    "system_metrics": ("camera_id", "name", "timestamp", "labels"),
+    "detections": ("camera_id", "timestamp"),
+    "system_metrics": ("camera_id", "timestamp", "name", "labels"),
 }
 
 
@@ -222,3 +229,46 @@ def cold_rows_at(
         [cameras[0], cameras[-1], instants[0], instants[-1], cameras, instants],
     )
     return [tuple(row) for row in found if (row[0], row[1]) in wanted]
+
+
+class NotLateRowsOfAColdRange(Exception):
+    """The partition named is not an attached partition of a range whose rows are already cold."""
+
+
+def late_rows_repeating_cold(*, partition: str) -> tuple[str, list[tuple[Any, ...]]]:
+    """(table, keys) of the rows of `partition` — the late rows of a range already cold, swept into a partition
+    of their own — that repeat a row of the range's cold file (REPEAT_KEYS; camera_id as text, timestamp as naive
+    UTC, labels as JSON text), sorted. The tiering refuses to merge such rows; these are what an operator deletes
+    (telemetry.services.tiering.late_rows_repeating_cold_delete). Late partitions hold a sweep's worth of rows: their
+    keys are read here and looked up in the file by camera and instant (cold_rows_at)."""
+    tier = PartitionTier.objects.filter(partition=partition, tier=StorageTier.COLD).first()
+    if tier is None:
+        raise NotLateRowsOfAColdRange(f"{partition} is not the partition of a cold range")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s) AND inhparent = to_regclass(%s)",
+            [partition, tier.table],
+        )
+        if cursor.fetchone() is None:
+            raise NotLateRowsOfAColdRange(
+                f"{partition} holds no late rows: its range is cold and no partition of it is attached"
+            )
+        key = REPEAT_KEYS.get(tier.table, ())
+        if not key:
+            return tier.table, []
+        rest = key[2:]
+        listed = [
+            sql.SQL("camera_id::text"),
+            sql.SQL("timezone('UTC', \"timestamp\")"),
+            *(sql.SQL("{}::text").format(sql.Identifier(name)) for name in rest),
+        ]
+        cursor.execute(
+            sql.SQL("SELECT DISTINCT {} FROM {}").format(sql.SQL(", ").join(listed), sql.Identifier(partition))
+        )
+        late = {tuple(row) for row in cursor.fetchall()}
+    found = cold_rows_at(
+        table=tier.table,
+        keys=[(uuid.UUID(camera), moment.replace(tzinfo=UTC)) for camera, moment, *_ in late],
+        columns=rest,
+    )
+    return tier.table, sorted(late & {tuple(row) for row in found})

@@ -19,9 +19,10 @@ cold tiering merges that partition into the range's Parquet file (archival.servi
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql
 
@@ -29,12 +30,14 @@ from its_camera.db.citus import total_relation_size_sql
 from telemetry.choices import StorageTier
 from telemetry.models import PartitionTier
 from telemetry.partitioning import partitioned_tables
+from telemetry.selectors.cold import REPEAT_KEYS, late_rows_repeating_cold
 from telemetry.selectors.partitions import PartitionRange, partition_ranges
 
 __all__ = [
     "SEALED_INDEXES",
     "SealResult",
     "late_row_grace",
+    "late_rows_repeating_cold_delete",
     "partition_seal",
     "partition_tier_cold",
     "partition_tier_forget",
@@ -215,3 +218,52 @@ def partition_tier_verified(*, partition: str, now: datetime, error: str = "") -
 def partition_tier_forget(*, partition: str) -> int:
     """Forget a partition's tier: it is hot again (restored) or its cold file was deleted by retention."""
     return PartitionTier.objects.filter(partition=partition).delete()[0]
+
+
+def late_rows_repeating_cold_delete(*, partition: str) -> tuple[str, list[tuple[Any, ...]]]:
+    """Delete the late rows of a cold range that repeat rows its cold file already holds (what makes the tiering
+    refuse to merge `partition`): (table, the keys deleted). Ingest refuses such rows (409, or counted as metric
+    duplicates), so this keeps the row stored first, as ingest would. In one transaction holding a SHARE ROW
+    EXCLUSIVE lock on the partition: no late row arrives, and no tiering run merges the partition (it waits for
+    its SHARE lock), between finding the keys and deleting them; a merge that committed first dropped the
+    partition, and then there is nothing to delete here (NotLateRowsOfAColdRange)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [partition])
+        if cursor.fetchone()[0]:
+            cursor.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(partition)))
+        table, keys = late_rows_repeating_cold(partition=partition)
+        if not keys:
+            return table, []
+        names = REPEAT_KEYS[table]
+        columns = list(zip(*keys, strict=True))
+        types = {"camera_id": "uuid", "timestamp": "timestamp", "name": "text", "labels": "jsonb"}
+        matches = sql.SQL(" AND ").join(
+            sql.SQL("late.{name} = repeated.{name}").format(name=sql.Identifier(name))  # key columns are NOT NULL
+            for name in names
+        )
+        cursor.execute(
+            sql.SQL(
+                "DELETE FROM {partition} AS late USING (SELECT {converted} FROM unnest({arrays}) AS k({listed})) "
+                "AS repeated WHERE {matches}"
+            ).format(
+                partition=sql.Identifier(partition),
+                # keys hold the timestamp as naive UTC and the labels as JSON text (late_rows_repeating_cold)
+                converted=sql.SQL(", ").join(
+                    sql.SQL("timezone('UTC', k.{name}) AS {name}").format(name=sql.Identifier(name))
+                    if name == "timestamp"
+                    else sql.SQL("k.{name}::{type} AS {name}").format(
+                        name=sql.Identifier(name), type=sql.SQL(types[name])
+                    )
+                    for name in names
+                ),
+                arrays=sql.SQL(", ").join(
+                    sql.SQL("%s::{}[]").format(sql.SQL("timestamp" if name == "timestamp" else "text"))
+                    for name in names
+                ),
+                listed=sql.SQL(", ").join(sql.Identifier(name) for name in names),
+                matches=matches,
+            ),
+            [list(column) for column in columns],
+        )
+        logger.info("Deleted %d late row(s) of %s repeating its cold rows", cursor.rowcount, partition)
+    return table, keys

@@ -1,6 +1,6 @@
 """`manage.py archive run [--dry-run] [--policy NAME]`, `archive restore <run id | manifest>`,
 `archive verify <run id>` (see docs/archival.md); cold tier: `archive tier`, `archive restore --cold <partition>`,
-`archive verify --cold [--partition NAME]` (see docs/storage.md)."""
+`archive verify --cold [--partition NAME]`, `archive late-duplicates <partition> [--delete]` (see docs/storage.md)."""
 
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,8 @@ from archival.services.archives import ArchiveError, archive_restore, archive_ve
 from archival.services.retention import retention_apply
 from archival.services.tiering import cold_files_verify, cold_restore, partitions_tier
 from its_camera.progress import ProgressReporter
+from telemetry.selectors.cold import REPEAT_KEYS, ColdDataUnavailable, NotLateRowsOfAColdRange, late_rows_repeating_cold
+from telemetry.services.tiering import late_rows_repeating_cold_delete
 
 
 def _moment(value: str | None) -> datetime:
@@ -41,7 +43,9 @@ class Command(BaseCommand):
     help = "Apply retention policies (export, verify, drop), or restore / verify an archive."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, metavar="{run,tier,restore,verify}")
+        actions = parser.add_subparsers(
+            dest="action", required=True, metavar="{run,tier,restore,verify,late-duplicates}"
+        )
         run = actions.add_parser("run", help="apply the enabled retention policies once")
         run.add_argument("--dry-run", action="store_true", help="show what would be exported, dropped or deleted")
         run.add_argument("--policy", help="only this policy (by name)")
@@ -58,9 +62,14 @@ class Command(BaseCommand):
         verify.add_argument("run_id", type=int, nargs="?")
         verify.add_argument("--cold", action="store_true", help="re-verify every cold file (or --partition's)")
         verify.add_argument("--partition", help="with --cold: only this partition")
+        late = actions.add_parser(
+            "late-duplicates", help="list (or --delete) late rows of a cold range that repeat rows of its cold file"
+        )
+        late.add_argument("partition", help="the attached partition of a cold range the tiering refused to merge")
+        late.add_argument("--delete", action="store_true", help="delete them (the rows stored first are kept)")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
-        getattr(self, f"_{action}")(**options)
+        getattr(self, f"_{action.replace('-', '_')}")(**options)
 
     def _run(self, *, dry_run: bool, policy: str | None, now: str | None, **options: Any) -> None:
         moment = _moment(now)
@@ -179,3 +188,25 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"{manifest.data_file}: {manifest.rows} rows, SHA-256 {manifest.sha256}: OK")
         )
+
+    def _late_duplicates(self, *, partition: str, delete: bool, **options: Any) -> None:
+        if len(partition) > 128:
+            raise CommandError("A partition name is at most 128 characters")
+        try:
+            if delete:
+                table, keys = late_rows_repeating_cold_delete(partition=partition)
+            else:
+                table, keys = late_rows_repeating_cold(partition=partition)
+        except (NotLateRowsOfAColdRange, ColdDataUnavailable) as exc:
+            raise CommandError(str(exc)) from exc
+        for key in keys:
+            self.stdout.write("  " + ", ".join(str(value) for value in key))
+        named = f"({', '.join(REPEAT_KEYS.get(table, ()))})"
+        if not keys:
+            self.stdout.write(self.style.SUCCESS(f"No late row of {partition} repeats a cold row."))
+        elif delete:
+            self.stdout.write(self.style.SUCCESS(f"Deleted the late rows of {len(keys)} repeated {named} key(s)."))
+        else:
+            self.stdout.write(
+                f"{len(keys)} {named} key(s) of {partition} repeat cold rows; --delete deletes the late ones."
+            )
