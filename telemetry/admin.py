@@ -65,6 +65,9 @@ def planner_estimate(queryset: QuerySet) -> int:
         return 0
 
 
+MAX_TIERED_ROWS = 10_000  # rows a list spanning cold files pages through (TieredChangeList)
+
+
 class TieredRows:
     """A changelist's rows across storage tiers: its filtered queryset (hot and sealed partitions) and the cold
     files of the chosen range, read through the timeline selector, newest first by (timestamp, id). Sliced by the
@@ -227,7 +230,10 @@ AT_PARAMETER = "at"  # a cold row's change link carries its timestamp, so its pa
 
 class TieredChangeList(ChangeList):
     """Django's changelist, whose rows come from every storage tier when the chosen time range reaches cold
-    partitions (the model admin's `cold_filter`); otherwise exactly Django's (PostgreSQL only)."""
+    partitions (the model admin's `cold_filter`); otherwise exactly Django's (PostgreSQL only). Such a list
+    shows its first MAX_TIERED_ROWS rows: a page of rows merged by (timestamp, id) from several tiers reads every
+    row before it from each (neither tier can skip to the other's offset), so a deep page would read a whole
+    range; narrowing the range reaches any row in a few pages."""
 
     spans_cold = False
 
@@ -236,6 +242,15 @@ class TieredChangeList(ChangeList):
         if cold is None:
             super().get_results(request)
             return
+        deepest = max(1, MAX_TIERED_ROWS // self.list_per_page)
+        if self.page_num > deepest:
+            messages.warning(
+                request,
+                f"A list whose range reaches cold files shows its first {deepest * self.list_per_page:,} rows "
+                f"(page {deepest}): each page reads every row before it from every tier. Narrow the from / until "
+                "range to list older rows.",
+            )
+            self.page_num = deepest
         rows = TieredRows(queryset=self.queryset, cold=cold)
         paginator = self.model_admin.get_paginator(request, rows, self.list_per_page)  # type: ignore[arg-type]
         try:

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from archival.models import RetentionPolicy
+from telemetry import admin as telemetry_admin
 from telemetry.models import PartitionTier
 from telemetry.services.batches import metrics_decode
 from telemetry.services.ingest import metrics_ingest
@@ -216,3 +217,25 @@ def test_an_unreadable_cold_file_is_named_on_the_list_never_silently_left_out(ad
 
     assert response.status_code == 200
     assert "frame_metadata_p20261110 cannot be read" in response.content.decode()
+
+
+def test_a_list_spanning_cold_files_pages_through_its_first_rows_and_says_how_to_reach_older_ones(
+    admin_client, tiered_data, monkeypatch
+):
+    seal_days(COLD_DAY)
+    tier_now()
+    monkeypatch.setattr(telemetry_admin, "MAX_TIERED_ROWS", 200)  # two pages of 100
+    window = {"since": COLD_DAY.isoformat(), "until": (COLD_DAY + DAY).isoformat()}
+    second = admin_client.get(reverse(FRAMES), {**window, "p": 2})
+
+    deeper = admin_client.get(reverse(FRAMES), {**window, "p": 3})
+
+    assert deeper.status_code == 200
+    assert deeper.context["cl"].page_num == 2
+    assert list(deeper.context["cl"].result_list) == list(second.context["cl"].result_list)
+    assert len(second.context["cl"].result_list) == 100  # 240 cold frames: a third page would have had rows
+    warning = [str(message) for message in deeper.context["messages"]]
+    assert warning == [
+        "A list whose range reaches cold files shows its first 200 rows (page 2): each page reads every row before it "
+        "from every tier. Narrow the from / until range to list older rows."
+    ]
