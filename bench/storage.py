@@ -12,7 +12,8 @@ detections a frame, 2,000-frame batches, one day. Steps, in one run:
    once, hot indexes only), and the same rows by binary COPY into "today's layout" (main before issue 13: the
    frame's detections JSONB copy, the detection lookups (type/confidence, bbox GiST, track) on every row);
 2. ingest at that fill: more batches into each (our service; the same COPY rows raw; psql \\copy of the rows as
-   CSV), and our service into an empty partition of another day (its own empty-partition rate);
+   CSV), and our service into an empty partition of another day (its own empty-partition rate): the service's
+   two rates are medians of `--rounds` alternating measurements;
 3. reads, hot: one camera x one hour of frames with their detections (FrameTimeline, as GET /api/v1/frames
    reads it: the first 100-frame page, and every frame of the camera-hour);
 4. seal (VACUUM FREEZE ANALYZE, as the seal job) -> sealed bytes and reads; the seed's lookups built on the
@@ -55,7 +56,7 @@ FPS = 30
 DETECTIONS_PER_FRAME = 5
 BATCH = 2000
 DAY = datetime(2026, 11, 20, tzinfo=UTC)  # the filled day
-EMPTY_DAY = DAY + timedelta(days=1)  # an empty partition, for the empty-partition rate
+EMPTY_DAY = DAY + timedelta(days=1)  # an empty partition, for the empty-partition rate (one a round: the days before)
 NOW = DAY + timedelta(days=30)  # when tiering runs: the day is sealed and older than its cold age
 INGESTED_AT = EMPTY_DAY + timedelta(days=1)  # the batches are decoded as of then: inside the acceptance window
 
@@ -329,6 +330,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=1_000_000, help="frames in the filled partition")
     parser.add_argument("--extra", type=int, default=40_000, help="frames per ingest-at-fill measurement")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="alternating service measurements @fill and into an empty partition"
+    )
     parser.add_argument("--reads", type=int, default=30, help="camera-hour reads per tier")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
@@ -366,12 +370,25 @@ def run(args: argparse.Namespace, archive_root: str) -> None:
         return batches(camera_ids, start=day + timedelta(hours=hour), frames=args.extra)
 
     rates: dict[str, float] = {}
-    for label, bs in {
-        "service into hot @fill": extra(11),
-        "service into an empty partition": extra(9, EMPTY_DAY),
-    }.items():
-        checkpoint()
-        rates[label] = rows_of(bs) / timed(label, lambda bs=bs: ingest_all(bs))
+    # Our service @fill against its own empty-partition rate: one measurement each moved by +-30 % on a shared
+    # machine, so --rounds of them, alternating (each round an empty partition of its own day), medians compared.
+    from telemetry.services.partitions import partitions_apply
+
+    service_rounds: dict[str, list[float]] = {"service into hot @fill": [], "service into an empty partition": []}
+    for round_ in range(args.rounds):
+        empty_day = EMPTY_DAY - timedelta(days=round_ + 2) if round_ else EMPTY_DAY  # DAY - 1, - 2, ...: accepted
+        partitions_apply(moment=empty_day)
+        at_fill = batches(camera_ids, start=DAY + timedelta(hours=11, minutes=round_), frames=args.extra)
+        for label, bs in {
+            "service into hot @fill": at_fill,
+            "service into an empty partition": extra(9, empty_day),
+        }.items():
+            checkpoint()
+            service_rounds[label].append(
+                rows_of(bs) / timed(f"{label} (round {round_ + 1})", lambda bs=bs: ingest_all(bs))
+            )
+    for label, samples in service_rounds.items():
+        rates[label] = statistics.median(samples)
     for label, (hour, path) in {
         "raw COPY into hot @fill": (12, copy_hot),
         "raw COPY into today's layout @fill": (12, copy_legacy),
@@ -527,6 +544,13 @@ def run(args: argparse.Namespace, archive_root: str) -> None:
     print(f"\nservice into hot @fill / raw COPY into today's layout @fill: {service_fill / legacy_raw:.2f}x; "
           f"raw COPY hot / today's layout: {raw_hot / legacy_raw:.2f}x; "
           f"service @fill / service into an empty partition: {service_fill / empty:.2f}x")  # fmt: skip
+    fill_samples, empty_samples = service_rounds.values()
+    per_round = [fill / empty for fill, empty in zip(fill_samples, empty_samples, strict=True)]
+    median_ratio = statistics.median(per_round)
+    print(f"(service rows/s are the median of {args.rounds} alternating rounds: @fill "
+          f"{', '.join(f'{rate:,.0f}' for rate in fill_samples)}; empty partition "
+          f"{', '.join(f'{rate:,.0f}' for rate in empty_samples)}; @fill / empty per round "
+          f"{', '.join(f'{ratio:.2f}' for ratio in per_round)}, median {median_ratio:.2f}x)")  # fmt: skip
     print()
     print(f"### Reads: one camera x one hour ({reads['hot'].hour_rows:,} frames + detections), {args.reads} samples")
     print(
