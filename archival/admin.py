@@ -1,6 +1,7 @@
 """Operators' admin for retention: policies (editable, with a dry-run preview), archive runs (read-only, with
 a restore action), job runs, and the partition health page. Beat schedules are django-celery-beat's admin."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin, messages
@@ -28,6 +29,23 @@ from telemetry.selectors.cold import REPEAT_KEYS, ColdDataUnavailable, NotLateRo
 from telemetry.services.tiering import late_rows_repeating_cold_delete
 
 LATE_DUPLICATES_SHOWN = 50  # keys listed per partition on the confirmation page
+
+
+@dataclass(frozen=True)
+class LateDuplicates:
+    """A partition's late rows repeating cold rows, as the confirmation page lists them."""
+
+    partition: str
+    key: str
+    keys: list[tuple[Any, ...]]
+
+    @property
+    def shown(self) -> list[tuple[Any, ...]]:
+        return self.keys[:LATE_DUPLICATES_SHOWN]
+
+    @property
+    def more(self) -> int:
+        return max(0, len(self.keys) - LATE_DUPLICATES_SHOWN)
 
 
 def _size(value: int | None) -> str:
@@ -240,25 +258,17 @@ class ArchiveRunAdmin(ExportMixin, admin.ModelAdmin):
             except (NotLateRowsOfAColdRange, ColdDataUnavailable) as exc:
                 self.message_user(request, str(exc), messages.WARNING)
                 continue
-            found.append(
-                {
-                    "partition": partition,
-                    "key": ", ".join(REPEAT_KEYS[table]),
-                    "keys": keys,
-                    "shown": keys[:LATE_DUPLICATES_SHOWN],
-                    "more": max(0, len(keys) - LATE_DUPLICATES_SHOWN),
-                }
-            )
+            found.append(LateDuplicates(partition=partition, key=", ".join(REPEAT_KEYS[table]), keys=keys))
         if confirmed:
             for item in found:
                 self.message_user(
                     request,
-                    f"Deleted the late rows of {len(item['keys'])} repeated key(s) from {item['partition']}; "
+                    f"Deleted the late rows of {len(item.keys)} repeated key(s) from {item.partition}; "
                     "the next tiering run merges the rest.",
                     messages.SUCCESS,
                 )
             return None
-        if not any(item["keys"] for item in found):
+        if not any(item.keys for item in found):
             self.message_user(request, "No late row of the selected runs' partitions repeats a cold row.")
             return None
         context = {
