@@ -11,6 +11,7 @@ detections as sent (telemetry.services.batches.detection_document: the normalize
 then the attributes the sender added; an `object_type` sent in another case comes at the attributes' place).
 """
 
+import io
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -32,7 +33,14 @@ from telemetry.selectors.cold import (
 )
 from telemetry.selectors.timeline import DETECTION_FIELDS, FRAME_FIELDS
 
-__all__ = ["EXPORT_WINDOW", "frames_export_check", "frames_export_ndjson"]
+__all__ = [
+    "ARROW_CONTENT_TYPE",
+    "EXPORT_WINDOW",
+    "FRAMES_ARROW_SCHEMA",
+    "frames_export_arrow",
+    "frames_export_check",
+    "frames_export_ndjson",
+]
 
 EXPORT_WINDOW = timedelta(hours=1)  # rows held in memory at once: one camera-hour
 COPY_CHUNK_BYTES = 4 << 20
@@ -68,19 +76,59 @@ def _frame_head() -> str:
 
 
 # The frames in the file's order, numbered; then each frame's detections in id order, by its number. Putting them
-# together is Arrow's (list offsets, one join): DuckDB's aggregates ordered within a group (string_agg(... ORDER
-# BY id) per frame, then per camera-hour) cost more than building the text.
-_FRAME_HEADS = """
-SELECT frames."timestamp", row_number() OVER (ORDER BY frames."timestamp", frames.id) - 1 AS ordinal,
-       {head} AS head
+# together is Arrow's (list offsets, one join or a nested column): DuckDB's aggregates ordered within a group
+# (string_agg(... ORDER BY id) per frame, then per camera-hour) cost more than building the text.
+_FRAMES = """
+SELECT frames."timestamp" AS frame_key, row_number() OVER (ORDER BY frames."timestamp", frames.id) - 1 AS ordinal,
+       {columns}
 FROM ({frames}) AS frames
 ORDER BY frames."timestamp", frames.id
 """
-_DETECTION_TEXTS = """
-SELECT heads.ordinal, {detection} AS text
-FROM ({detections}) AS detections JOIN {heads} AS heads ON heads."timestamp" = detections."timestamp"
-ORDER BY heads.ordinal, detections.id
+_DETECTIONS = """
+SELECT frames.ordinal, {columns}
+FROM ({detections}) AS detections JOIN {frames} AS frames ON frames.frame_key = detections."timestamp"
+ORDER BY frames.ordinal, detections.id
 """
+_FRAME_COLUMNS = ", ".join(f'frames."{name}"' for name in FRAME_FIELDS)
+_DETECTION_COLUMNS = """
+    detections.object_type, detections.confidence,
+    [detections.bbox_x1, detections.bbox_y1, detections.bbox_x2, detections.bbox_y2] AS bbox,
+    detections.track_id, detections.attributes
+"""
+
+# `format=arrow`: the same frames as an Arrow IPC stream, a record batch per hour of the range, detections nested
+# in their frame; for an integration that loads them into pandas, Polars or DuckDB (no JSON to parse). A
+# detection's `attributes` is the JSON text of what the sender added beyond the normalized fields (NULL when
+# nothing), as stored: the NDJSON document is these fields with the attributes merged in.
+ARROW_CONTENT_TYPE = "application/vnd.apache.arrow.stream"
+DETECTION_ARROW_TYPE = pa.struct(
+    [
+        ("object_type", pa.string()),
+        ("confidence", pa.float64()),
+        ("bbox", pa.list_(pa.float64())),
+        ("track_id", pa.int64()),
+        ("attributes", pa.string()),
+    ]
+)
+FRAMES_ARROW_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("camera_id", pa.string()),
+        ("timestamp", pa.timestamp("us", tz="UTC")),
+        ("frame_number", pa.int64()),
+        ("processing_status", pa.string()),
+        ("processing_time_ms", pa.float64()),
+        ("width", pa.int16()),
+        ("height", pa.int16()),
+        ("quality_score", pa.float64()),
+        ("detection_count", pa.int16()),
+        ("vehicle_count", pa.int16()),
+        ("person_count", pa.int16()),
+        ("bicycle_count", pa.int16()),
+        ("max_confidence", pa.float64()),
+        ("detections", pa.list_(DETECTION_ARROW_TYPE)),
+    ]
+)
 
 
 def frames_export_check(*, since: datetime, until: datetime) -> None:
@@ -100,46 +148,95 @@ def frames_export_check(*, since: datetime, until: datetime) -> None:
 def frames_export_ndjson(*, camera_id: uuid.UUID, since: datetime, until: datetime) -> Iterator[bytes]:
     """One JSON document a line per frame with since <= timestamp < until, oldest first (timestamp, id), each
     with its detections as sent; yields one chunk per hour of the range."""
+    for window, end in _windows(since, until):
+        frames, detections, offsets = _frames_with_detections(
+            camera_id=camera_id,
+            since=window,
+            until=end,
+            frame_columns=f"{_frame_head()} AS head",
+            detection_columns=f"{_DETECTION_TEXT} AS text",
+        )
+        if frames.num_rows:
+            listed = pc.binary_join(pa.ListArray.from_arrays(offsets, _strings(detections["text"])), ",")
+            lines = pc.binary_join_element_wise(_strings(frames["head"]), listed, "]}\n", "")
+            # The lines one after the other are the array's character data: no join, one copy out.
+            yield lines.buffers()[2].slice(0, pc.sum(pc.binary_length(lines)).as_py()).to_pybytes()
+
+
+def frames_export_arrow(*, camera_id: uuid.UUID, since: datetime, until: datetime) -> Iterator[bytes]:
+    """The frames of frames_export_ndjson as an Arrow IPC stream (FRAMES_ARROW_SCHEMA, detections nested, in id
+    order), a record batch per hour of the range; the first chunk carries the schema, so an empty range is a
+    valid stream of no rows."""
+    sink = io.BytesIO()
+    writer = pa.ipc.new_stream(sink, FRAMES_ARROW_SCHEMA)
+    for window, end in _windows(since, until):
+        frames, detections, offsets = _frames_with_detections(
+            camera_id=camera_id,
+            since=window,
+            until=end,
+            frame_columns=_FRAME_COLUMNS,
+            detection_columns=_DETECTION_COLUMNS,
+        )
+        if frames.num_rows:
+            nested = pa.StructArray.from_arrays(
+                [detections[field.name].combine_chunks().cast(field.type) for field in DETECTION_ARROW_TYPE],
+                fields=list(DETECTION_ARROW_TYPE),
+            )
+            columns = [
+                frames[field.name].cast(field.type) for field in FRAMES_ARROW_SCHEMA if field.name != "detections"
+            ]
+            writer.write_table(
+                pa.Table.from_arrays([*columns, pa.ListArray.from_arrays(offsets, nested)], schema=FRAMES_ARROW_SCHEMA)
+            )
+        if chunk := _drained(sink):
+            yield chunk
+    writer.close()
+    yield _drained(sink)
+
+
+def _windows(since: datetime, until: datetime) -> Iterator[tuple[datetime, datetime]]:
     window = since
     while window < until:
         end = min(window + EXPORT_WINDOW, until)
-        if lines := _lines(camera_id=camera_id, since=window, until=end):
-            yield lines
+        yield window, end
         window = end
 
 
-def _lines(*, camera_id: uuid.UUID, since: datetime, until: datetime) -> bytes:
-    """The range's lines, each ending in a newline."""
+def _drained(sink: io.BytesIO) -> bytes:
+    data = sink.getvalue()
+    sink.seek(0)
+    sink.truncate()
+    return data
+
+
+def _frames_with_detections(
+    *, camera_id: uuid.UUID, since: datetime, until: datetime, frame_columns: str, detection_columns: str
+) -> tuple[pa.Table, pa.Table, pa.Array]:
+    """The camera's frames of [since, until) from every tier, in (timestamp, id) order, as `frame_columns`
+    (SQL over `frames`); their detections, frame by frame in id order, as `detection_columns` (over
+    `detections`); and the list offsets of each frame's detections in them."""
     cursor = duckdb_cursor()
     try:
         values: list[Any] = []  # $1-$3 (camera, since, until) once a cold file is read, then its paths
-        frames = _rows(cursor, "frame_metadata", FRAME_FIELDS, values, camera_id=camera_id, since=since, until=until)
-        heads = cursor.sql(_FRAME_HEADS.format(frames=frames, head=_frame_head()), params=values).to_arrow_table()
-        if not heads.num_rows:
-            return b""
-        heads_name = f"heads_{uuid.uuid4().hex}"
-        cursor.register(heads_name, heads.select(["timestamp", "ordinal"]))
+        rows = _rows(cursor, "frame_metadata", FRAME_FIELDS, values, camera_id=camera_id, since=since, until=until)
+        frames = cursor.sql(_FRAMES.format(frames=rows, columns=frame_columns), params=values).to_arrow_table()
+        frames_name = f"frames_{uuid.uuid4().hex}"
+        cursor.register(frames_name, frames.select(["frame_key", "ordinal"]))
         values = []
-        detections = _rows(
-            cursor, "detections", DETECTION_FIELDS, values, camera_id=camera_id, since=since, until=until
-        )
-        texts = cursor.sql(
-            _DETECTION_TEXTS.format(detections=detections, detection=_DETECTION_TEXT, heads=heads_name),
-            params=values,
+        rows = _rows(cursor, "detections", DETECTION_FIELDS, values, camera_id=camera_id, since=since, until=until)
+        detections = cursor.sql(
+            _DETECTIONS.format(detections=rows, columns=detection_columns, frames=frames_name), params=values
         ).to_arrow_table()
     finally:
         cursor.close()
-    # A frame's detections are the texts from where the previous frame's end to where its own end (both in frame
-    # order): one run of equal ordinals a frame that has detections.
-    runs = pc.run_end_encode(texts["ordinal"].combine_chunks())
+    # A frame's detections run from where the previous frame's end to where its own end: one run of equal
+    # ordinals a frame that has detections.
+    runs = pc.run_end_encode(detections["ordinal"].combine_chunks())
     ends = dict(zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True))
     offsets = [0]
-    for ordinal in range(heads.num_rows):
+    for ordinal in range(frames.num_rows):
         offsets.append(ends.get(ordinal, offsets[-1]))
-    listed = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), _strings(texts["text"])), ",")
-    lines = pc.binary_join_element_wise(_strings(heads["head"]), listed, "]}\n", "")
-    # The lines one after the other are the array's character data: no join, one copy out.
-    return lines.buffers()[2].slice(0, pc.sum(pc.binary_length(lines)).as_py()).to_pybytes()
+    return frames, detections, pa.array(offsets, pa.int32())
 
 
 def _strings(column: pa.ChunkedArray) -> pa.Array:
