@@ -283,6 +283,8 @@ class Reads:
     hour_rows: int
     export_ms: list[float]
     export_bytes: int
+    arrow_ms: list[float]
+    arrow_bytes: int
 
     @staticmethod
     def pct(samples: list[float], fraction: float) -> float:
@@ -293,15 +295,17 @@ class Reads:
 def camera_hour_reads(camera_ids: list[uuid.UUID], samples: int) -> Reads:
     """One camera x one hour of frames with detections, as the frames API reads them: the first 100-frame page
     (what one request returns) and every frame of the camera-hour with its detections; and the camera-hour as
-    GET /api/v1/frames/export streams it (NDJSON, every frame with its detections)."""
+    GET /api/v1/frames/export streams it (NDJSON, every frame with its detections; and format=arrow, an Arrow
+    IPC stream with the detections nested)."""
+    import pyarrow as pa
     from django.db import connection
 
-    from telemetry.selectors.export import frames_export_ndjson
+    from telemetry.selectors.export import frames_export_arrow, frames_export_ndjson
     from telemetry.selectors.timeline import FrameTimeline
 
     rng = random.Random(7)
-    page, hour, export = [], [], []
-    rows = exported = 0
+    page, hour, export, arrow = [], [], [], []
+    rows = exported = arrow_bytes = 0
     since = DAY + timedelta(hours=9)
     for _ in range(samples):
         camera = rng.choice(camera_ids)
@@ -319,8 +323,13 @@ def camera_hour_reads(camera_ids: list[uuid.UUID], samples: int) -> Reads:
         export.append((time.perf_counter() - started) * 1000)
         exported = len(body)
         assert body.count(b"\n") == len(everything)
+        started = time.perf_counter()
+        stream = b"".join(frames_export_arrow(camera_id=camera, since=since, until=since + timedelta(hours=1)))
+        arrow.append((time.perf_counter() - started) * 1000)
+        arrow_bytes = len(stream)
+        assert pa.ipc.open_stream(stream).read_all().num_rows == len(everything)
     connection.close()
-    return Reads(page, hour, rows, export, exported)
+    return Reads(page, hour, rows, export, exported, arrow, arrow_bytes)
 
 
 # --- main ------------------------------------------------------------------------------------------------------
@@ -555,15 +564,19 @@ def run(args: argparse.Namespace, archive_root: str) -> None:
     print(f"### Reads: one camera x one hour ({reads['hot'].hour_rows:,} frames + detections), {args.reads} samples")
     print(
         "| tier | first page (100 frames) p50 / p99 ms | whole camera-hour as FrameRow objects (reference) "
-        "p50 / p99 ms | camera-hour export, NDJSON (ours) p50 / p99 ms | x reference (p99) |"
+        "p50 / p99 ms | camera-hour export, NDJSON (ours) p50 / p99 ms | x reference (p99) | camera-hour export, "
+        "Arrow IPC (ours) p50 / p99 ms | x reference (p99) |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for tier_name, r in reads.items():
         print(f"| {tier_name} | {statistics.median(r.page_ms):.1f} / {Reads.pct(r.page_ms, 0.99):.1f} | "
               f"{statistics.median(r.hour_ms):.0f} / {Reads.pct(r.hour_ms, 0.99):.0f} | "
               f"{statistics.median(r.export_ms):.0f} / {Reads.pct(r.export_ms, 0.99):.0f} | "
-              f"{Reads.pct(r.hour_ms, 0.99) / Reads.pct(r.export_ms, 0.99):.1f}x faster |")  # fmt: skip
-    print(f"\n(export: {reads['cold'].export_bytes:,} bytes of NDJSON a camera-hour)")
+              f"{Reads.pct(r.hour_ms, 0.99) / Reads.pct(r.export_ms, 0.99):.1f}x faster | "
+              f"{statistics.median(r.arrow_ms):.0f} / {Reads.pct(r.arrow_ms, 0.99):.0f} | "
+              f"{Reads.pct(r.hour_ms, 0.99) / Reads.pct(r.arrow_ms, 0.99):.1f}x faster |")  # fmt: skip
+    print(f"\n(export: {reads['cold'].export_bytes:,} bytes of NDJSON, {reads['cold'].arrow_bytes:,} bytes of Arrow "
+          "IPC a camera-hour)")  # fmt: skip
     print()
     print(f"### Tiering {tier_rows:,} rows (frames + detections of the day)")
     print("| path | seconds | rows/s | x psql \\copy TO |")

@@ -8,7 +8,7 @@ the row and the field. The OpenAPI document still shows each body's schema.
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from django.conf import settings
@@ -26,7 +26,12 @@ from its_camera.api.throttling import ApiKeyRateThrottle
 from its_camera.choices import ApiScope
 from telemetry.choices import ProcessingStatus
 from telemetry.observability import ingest_batch_record, ingest_rejected_record
-from telemetry.selectors.export import frames_export_check, frames_export_ndjson
+from telemetry.selectors.export import (
+    ARROW_CONTENT_TYPE,
+    frames_export_arrow,
+    frames_export_check,
+    frames_export_ndjson,
+)
 from telemetry.selectors.frames import frame_list
 from telemetry.services.batches import (
     BatchRejected,
@@ -307,24 +312,36 @@ class FrameExportFilters(Schema):
     camera_id: uuid.UUID
     since: datetime = Field(description="Inclusive.")
     until: datetime = Field(description="Exclusive; at most TELEMETRY_EXPORT_MAX_HOURS (24) after `since`.")
+    format: Literal["ndjson", "arrow"] = Field(
+        "ndjson",
+        description=(
+            "`ndjson`: one FrameOut document a line. `arrow`: an Arrow IPC stream (`" + ARROW_CONTENT_TYPE + "`), "
+            "a record batch an hour, each frame's detections nested in a list column (object_type, confidence, "
+            "bbox, track_id, attributes: the JSON text of the keys the sender added, or null)."
+        ),
+    )
 
 
 @router.get(
     "/frames/export",
     auth=read_auth,
-    summary="Every frame of one camera in a time range, with its detections, as NDJSON",
+    summary="Every frame of one camera in a time range, with its detections, as NDJSON or Arrow",
     description=(
         "The bulk read an integration downloads (a camera-hour for an audit or a training set), where `GET /frames` "
         "pages 100 frames at a time: one frame a line, the same document as `GET /frames` gives, oldest first "
-        "(timestamp, id), streamed an hour at a time. The same lines whichever storage tiers the range spans; 503 "
-        "when a cold file the range needs is missing (its partitions are named), 422 for a bad range."
+        "(timestamp, id), streamed an hour at a time; or (`format=arrow`) the same frames as an Arrow IPC stream "
+        "for loading into pandas or DuckDB. The same rows whichever storage tiers the range spans; 503 when a cold "
+        "file the range needs is missing (its partitions are named), 422 for a bad range or format."
     ),
     response={200: None},
     openapi_extra={
         "responses": {
             200: {
-                "description": "One FrameOut document a line.",
-                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                "description": "One FrameOut document a line (ndjson) or an Arrow IPC stream (arrow).",
+                "content": {
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                    ARROW_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}},
+                },
             }
         }
     },
@@ -338,5 +355,8 @@ def frames_export(request: HttpRequest, filters: Query[FrameExportFilters]) -> S
     if filters.until - filters.since > timedelta(hours=settings.TELEMETRY_EXPORT_MAX_HOURS):
         raise HttpError(422, f"An export spans at most {settings.TELEMETRY_EXPORT_MAX_HOURS} hours.")
     frames_export_check(since=filters.since, until=filters.until)  # a missing cold file: 503 before streaming
+    if filters.format == "arrow":
+        stream = frames_export_arrow(camera_id=filters.camera_id, since=filters.since, until=filters.until)
+        return StreamingHttpResponse(stream, content_type=ARROW_CONTENT_TYPE)
     rows = frames_export_ndjson(camera_id=filters.camera_id, since=filters.since, until=filters.until)
     return StreamingHttpResponse(rows, content_type="application/x-ndjson")

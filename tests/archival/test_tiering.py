@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import duckdb
+import pyarrow as pa
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -323,12 +324,104 @@ def test_exports_of_a_cold_a_sealed_and_a_hot_day_read_as_the_frames_api_reads_t
     assert same_frames(exported, read_frames(api_client, camera, COLD_DAY, HOT_DAY + DAY, page_size=100))
 
 
+def export_arrow(api_client, camera, since: datetime, until: datetime) -> pa.Table:
+    response = api_client.get(
+        "/api/v1/frames/export",
+        {"camera_id": str(camera.id), "since": since.isoformat(), "until": until.isoformat(), "format": "arrow"},
+    )
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/vnd.apache.arrow.stream"
+    return pa.ipc.open_stream(b"".join(response.streaming_content)).read_all()
+
+
+def arrow_documents(table: pa.Table) -> list[dict]:
+    """The frames API's documents of the Arrow export's rows: each detection's normalized fields, `track_id` when
+    set, and the attributes the sender added merged in (an `object_type` sent in another case among them)."""
+    documents = []
+    for row in table.to_pylist():
+        detections = [
+            {
+                "object_type": detection["object_type"],
+                "confidence": detection["confidence"],
+                "bbox": detection["bbox"],
+                **({} if detection["track_id"] is None else {"track_id": detection["track_id"]}),
+                **json.loads(detection["attributes"] or "{}"),
+            }
+            for detection in row.pop("detections")
+        ]
+        documents.append({**row, "timestamp": row["timestamp"].isoformat(), "detections": detections})
+    return documents
+
+
+def test_a_camera_hour_exports_the_same_arrow_rows_before_and_after_it_goes_cold(tiered_data, api_client):
+    camera, _ = tiered_data
+    odd = frames_document(camera, COLD_DAY + timedelta(hours=9, seconds=1), 1)
+    odd[0]["detections"] = [
+        {"object_type": "Car", "confidence": 0.5, "bbox": [1, 2, 3, 4], "track_id": None, "extra": [None, 1.5]},
+        {"object_type": "bus", "confidence": 1, "bbox": [0.1, 0.2, 10.5, 12345.678], "track_id": 7},
+    ]
+    ingest(odd)
+    seal_days(COLD_DAY)
+    since, until = COLD_DAY + timedelta(hours=9), COLD_DAY + timedelta(hours=10)
+    before = export_arrow(api_client, camera, since, until)
+
+    tier_now()
+
+    after = export_arrow(api_client, camera, since, until)
+    assert after.schema == before.schema
+    assert after.to_pylist() == before.to_pylist()
+    assert before.num_rows == 121
+    assert before["detections"][1].as_py() == [
+        {"object_type": "car", "confidence": 0.5, "bbox": [1.0, 2.0, 3.0, 4.0], "track_id": None,
+         "attributes": '{"extra": [null, 1.5], "track_id": null, "object_type": "Car"}'},
+        {"object_type": "bus", "confidence": 1.0, "bbox": [0.1, 0.2, 10.5, 12345.678], "track_id": 7,
+         "attributes": None},
+    ]  # fmt: skip
+    assert same_frames(arrow_documents(before), read_frames(api_client, camera, since, until))
+    assert arrow_documents(after) == [  # the NDJSON lines, their timestamps read
+        {**line, "timestamp": datetime.fromisoformat(line["timestamp"]).isoformat()}
+        for line in export_frames(api_client, camera, since, until)
+    ]
+
+
+def test_arrow_exports_of_a_cold_a_sealed_and_a_hot_day_read_as_the_frames_api_reads_the_whole_span(
+    tiered_data, api_client
+):
+    camera, _ = tiered_data
+    seal_days(COLD_DAY, SEALED_DAY)
+    tier_now()
+
+    exported = [
+        frame
+        for day in (COLD_DAY, SEALED_DAY, HOT_DAY)
+        for frame in arrow_documents(export_arrow(api_client, camera, day, day + DAY))
+    ]
+
+    assert PartitionTier.objects.get(partition="frame_metadata_p20261110").tier == StorageTier.COLD
+    assert PartitionTier.objects.get(partition="frame_metadata_p20261123").tier == StorageTier.SEALED
+    assert len(exported) == 360
+    assert same_frames(exported, read_frames(api_client, camera, COLD_DAY, HOT_DAY + DAY, page_size=100))
+
+
+def test_an_arrow_export_of_a_range_without_frames_is_a_stream_of_no_rows(tiered_data, api_client):
+    camera, _ = tiered_data
+
+    table = export_arrow(api_client, camera, COLD_DAY, COLD_DAY + timedelta(hours=9))
+
+    assert table.num_rows == 0
+    assert table.schema.names[-1] == "detections"
+
+
 @pytest.mark.parametrize(
     ("query", "detail"),
     [
         ({"since": "2026-11-10T09:00:00+00:00", "until": "2026-11-12T09:00:00+00:00"}, "at most 24 hours"),
         ({"since": "2026-11-10T10:00:00+00:00", "until": "2026-11-10T09:00:00+00:00"}, "since must be before"),
         ({"since": "2026-11-10T09:00:00", "until": "2026-11-10T10:00:00+00:00"}, "time zone"),
+        (
+            {"since": "2026-11-10T09:00:00+00:00", "until": "2026-11-10T10:00:00+00:00", "format": "parquet"},
+            "'ndjson' or 'arrow'",
+        ),
     ],
 )
 def test_an_export_with_a_bad_range_is_a_422(tiered_data, api_client, query, detail):
@@ -338,7 +431,8 @@ def test_an_export_with_a_bad_range_is_a_422(tiered_data, api_client, query, det
     assert detail in json.dumps(response.json()["detail"])
 
 
-def test_an_export_needing_a_missing_cold_file_is_a_503_naming_it(tiered_data, api_client, archive_root):
+@pytest.mark.parametrize("export_format", ["ndjson", "arrow"])
+def test_an_export_needing_a_missing_cold_file_is_a_503_naming_it(tiered_data, api_client, archive_root, export_format):
     camera, _ = tiered_data
     seal_days(COLD_DAY)
     tier_now()
@@ -346,7 +440,12 @@ def test_an_export_needing_a_missing_cold_file_is_a_503_naming_it(tiered_data, a
 
     response = api_client.get(
         "/api/v1/frames/export",
-        {"camera_id": str(camera.id), "since": COLD_DAY.isoformat(), "until": (COLD_DAY + DAY).isoformat()},
+        {
+            "camera_id": str(camera.id),
+            "since": COLD_DAY.isoformat(),
+            "until": (COLD_DAY + DAY).isoformat(),
+            "format": export_format,
+        },
     )
 
     assert response.status_code == 503
