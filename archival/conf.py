@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "ARCHIVE_RESTORE_HOLD_DAYS": env.int("ARCHIVE_RESTORE_HOLD_DAYS", default=7),
     # The default-partition sweep creates at most this many partitions per run.
     "ARCHIVE_SWEEP_MAX_PARTITIONS": env.int("ARCHIVE_SWEEP_MAX_PARTITIONS", default=31),
+    # How cold tiering reads a partition: "adbc" (binary COPY decoded into Arrow by the ADBC driver on a second
+    # connection sharing the transaction's snapshot; not on Citus) or "csv" (COPY as CSV in the transaction).
+    "ARCHIVE_COLD_READER": env.str("ARCHIVE_COLD_READER", default="adbc"),
 }
 
 

@@ -19,9 +19,9 @@ detections a frame, 2,000-frame batches, one day. Steps, in one run:
 4. seal (VACUUM FREEZE ANALYZE, as the seal job) -> sealed bytes and reads; the seed's lookups built on the
    sealed partition, measured, dropped again (what keeping them would cost);
 5. a gzip COPY archive of the same partitions (the existing export method): bytes and rows/s;
-6. cold: our tiering job (COPY in camera order -> Arrow -> zstd Parquet -> verified -> dropped, both tables side
-   by side) beside `psql \\copy (SELECT …) TO`
-   a file; then cold bytes and reads.
+6. cold: our tiering job (the partition read as it lies through ADBC's binary COPY -> Arrow, split by camera ->
+   zstd Parquet -> verified -> dropped, both tables side by side) beside `psql \\copy (SELECT …) TO` a file, both
+   partitions one after the other; then cold bytes and reads.
 
 Bytes are pg_total_relation_size (heap, indexes, TOAST) or file sizes; per frame = (frame bytes + detection
 bytes) / frames. The bench database is dropped at the end unless --keep.
@@ -583,7 +583,7 @@ def run(args: argparse.Namespace, archive_root: str) -> None:
     print("|---|---|---|---|")
     for label, seconds in {
         "psql \\copy (SELECT ...) TO file (reference)": psql_to_s,
-        "ours: the tiering job (COPY -> Arrow, split by camera -> zstd Parquet -> verified -> dropped)": tier_s,
+        "ours: the tiering job (ADBC binary COPY -> Arrow, by camera -> zstd Parquet -> verified -> dropped)": tier_s,
         "gzip COPY export (existing method, no verify, no drop)": gzip_s,
         "seal: VACUUM FREEZE ANALYZE": seal_s,
     }.items():

@@ -151,7 +151,13 @@ def table_columns(table: str) -> list[tuple[str, str]]:
 def _session_for_archiving(pg: psycopg.Cursor) -> None:
     """Settings for this transaction only. Text COPY output depends on TimeZone and DateStyle: pin them so an
     archive and its restore agree byte for byte whatever the server or role defaults are."""
-    settings_ = {
+    for name, value in archiving_settings().items():
+        pg.execute("SELECT set_config(%s, %s, true)", [name, value])
+
+
+def archiving_settings() -> dict[str, str]:
+    """The session settings of an archiving transaction (and of a second connection reading for it)."""
+    return {
         "TimeZone": "UTC",
         "DateStyle": "ISO, MDY",
         "extra_float_digits": "1",
@@ -161,8 +167,6 @@ def _session_for_archiving(pg: psycopg.Cursor) -> None:
         "idle_in_transaction_session_timeout": "0",
         "synchronize_seqscans": "off",
     }
-    for name, value in settings_.items():
-        pg.execute("SELECT set_config(%s, %s, true)", [name, value])
 
 
 def _partitioned_table(table: str) -> PartitionedTable:

@@ -5,14 +5,20 @@ The path for one partition (`partition_tier_to_cold`) keeps the safe order and t
 gzip export (archival.services.archives): a SHARE lock on the partition from the first exported row to the DROP
 (late writers to that range wait, readers carry on), and in order:
 
-1. COPY … TO STDOUT as CSV (a UTC session), one statement per camera, each sorted by (timestamp, id) by
-   PostgreSQL: together the rows arrive in the file's order, (camera_id, timestamp, id), and nothing sorts the
-   whole day (its_camera.db.copy_out reads them in chunks of whole rows);
-2. while PostgreSQL formats rows, a second thread parses each chunk into Arrow (pyarrow's CSV reader), adds it
-   to the row count and the content checksum (the sum of DuckDB's 64-bit hash of every row: independent of
-   order, the same as files written before) and writes it into one Parquet file: zstd, row groups of
-   ROW_GROUP_ROWS with min/max statistics, so a camera-hour read touches a few row groups. Late rows merged into
-   a range already cold are sorted together with the old file's rows by DuckDB instead;
+1. the partition's rows are read as they lie in the heap (ingest order: time order, give or take late rows),
+   by one of two readers (`_partition_rows`): the ADBC PostgreSQL driver on a second connection that imports
+   this transaction's snapshot (binary COPY decoded into Arrow in C++, its_camera.db.snapshot_query), or, where
+   that cannot be used (a caller's transaction around this one, a Citus coordinator, the second connection
+   refused, ARCHIVE_COLD_READER="csv"), COPY … TO STDOUT as CSV in this transaction, read in chunks of whole
+   rows (its_camera.db.copy_out) and parsed by pyarrow. A partition bigger than TIERING_IN_MEMORY_BYTES is read
+   in (camera_id, timestamp) index order instead and streamed to the file;
+2. while PostgreSQL sends rows, a second thread turns each chunk into Arrow with the file's schema, adds it to
+   the row count and the content checksum (the sum of DuckDB's 64-bit hash of every row: independent of order,
+   the same as files written before) and splits it by camera; once the read ends, each camera's rows (sorted by
+   (timestamp, id) when late rows put them out of order) are written into one Parquet file in the file's order,
+   (camera_id, timestamp, id): zstd, row groups of ROW_GROUP_ROWS with min/max statistics, so a camera-hour
+   read touches a few row groups. Late rows merged into a range already cold are sorted together with the old
+   file's rows by DuckDB instead;
 3. the file is saved through Django's storage API with a manifest, then read back *from the storage*:
    file size and SHA-256, row count, content checksum. Any difference raises ArchiveVerificationError;
 4. the PartitionTier row says cold (telemetry.services.tiering.partition_tier_cold) and the partition is
@@ -32,10 +38,11 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 from collections import defaultdict
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,6 +59,7 @@ from django.utils import timezone
 from psycopg import sql
 
 from archival.choices import ArchiveAction, ArchiveReason, ArchiveState
+from archival.conf import archival_setting
 from archival.models import ArchiveRun, RetentionPolicy
 from archival.services.archives import (
     ArchiveError,
@@ -65,13 +73,16 @@ from archival.services.archives import (
     _still_attached,
     _temporary_directory,
     _TemporaryArchive,
+    archiving_settings,
     table_columns,
 )
 from archival.storage import archive_storage
 from cameras.choices import AlertKind, AlertSeverity
 from cameras.services.alerts import alert_raise, alert_resolve
+from its_camera.db.citus import citus_installed
 from its_camera.db.copy_out import CopyOut, CsvArrowReader
 from its_camera.db.locks import advisory_lock
+from its_camera.db.snapshot_query import SnapshotQuery, SnapshotQueryUnavailable, snapshot_query_available
 from telemetry.choices import StorageTier
 from telemetry.models import PartitionTier
 from telemetry.partitioning import UtcTimePartition
@@ -200,8 +211,8 @@ def _file_sha256(path: str) -> tuple[int, str]:
 
 
 class _ColdLayout(CsvArrowReader):
-    """How a table's rows become a cold file: the CSV PostgreSQL sends (its columns as they are, in a UTC
-    session), parsed into Arrow with the file's schema."""
+    """How a table's rows become a cold file's Arrow tables: the CSV PostgreSQL sends (its columns as they are, in
+    a UTC session) parsed with the file's schema, or the batches ADBC decodes `converted` to the same values."""
 
     def __init__(self, columns: list[tuple[str, str]]) -> None:
         try:
@@ -212,18 +223,43 @@ class _ColdLayout(CsvArrowReader):
         self.cold_types = {field.name: _COLD_TYPES[field.type] for field in self.schema}
         self.sort_columns = [name for name in SORT_COLUMNS if name in self.names]
 
-    def copy(self, partition: str, *, ordered: bool) -> sql.Composed:
-        """COPY of the partition's rows: as they lie (a sequential scan, as fast as COPY goes), or, `ordered`, in
-        the file's order: PostgreSQL walks its (camera_id, timestamp) index, so the rows can be written as they
-        come without holding the day here — but its random reads of the heap made a 1 M-frame day's COPY
-        twice as slow once the day outgrew PostgreSQL's buffers (docs/storage.md)."""
+    def select(self, partition: str, *, ordered: bool) -> sql.Composed:
+        """The partition's rows: as they lie (a sequential scan, as fast as COPY goes), or, `ordered`, in the
+        file's order: PostgreSQL walks its (camera_id, timestamp) index, so the rows can be written as they come
+        without holding the day here — but its random reads of the heap made a 1 M-frame day's COPY twice as
+        slow once the day outgrew PostgreSQL's buffers (docs/storage.md). The columns as they are: casting
+        uuid or jsonb to text in the SELECT made PostgreSQL's binary COPY of 5 M detection rows 50 % slower
+        (8.1 s against 12.3 s), so the text is made here (`converted`)."""
         statement = sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(sql.Identifier(name) for name in self.names), sql.Identifier(partition)
         )
         if ordered:
             order = sql.SQL(", ").join(sql.Identifier(name) for name in self.sort_columns)
             statement = sql.SQL("{} ORDER BY {}").format(statement, order)
-        return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(statement)
+        return statement
+
+    def copy(self, partition: str, *, ordered: bool) -> sql.Composed:
+        """COPY of the partition's rows as CSV (`select`)."""
+        return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(self.select(partition, ordered=ordered))
+
+    def converted(self, batch: pa.RecordBatch) -> pa.Table:
+        """A batch ADBC decoded (binary COPY), with the file's schema and values, the same as the CSV path's: uuid
+        (arrow.uuid) as PostgreSQL writes it; jsonb (arrow.json) is already jsonb's text; timestamptz arrives as
+        UTC microseconds, kept without the offset."""
+        columns = []
+        for column in batch.columns:
+            if isinstance(column, pa.ExtensionArray):
+                column = _uuid_text(column) if column.type.extension_name == "arrow.uuid" else column.storage
+            columns.append(column)
+        return pa.Table.from_arrays(columns, names=self.names).cast(self.schema)
+
+
+def _uuid_text(uuids: pa.ExtensionArray) -> pa.Array:
+    """uuid values as PostgreSQL's text (lowercase, hyphenated), each distinct value formatted once: a chunk of
+    a partition holds a few cameras' ids, so this costs a hash lookup a row."""
+    encoded = pa_compute.dictionary_encode(uuids.storage)
+    texts = [None if value is None else str(uuid.UUID(bytes=value)) for value in encoded.dictionary.to_pylist()]
+    return pa_compute.take(pa.array(texts, pa.string()), encoded.indices)
 
 
 class _ParquetSink:
@@ -232,11 +268,10 @@ class _ParquetSink:
     to check (as soon as the rows are parsed, so that work overlaps PostgreSQL's)."""
 
     def __init__(self, path: str, layout: _ColdLayout, engine: duckdb.DuckDBPyConnection) -> None:
+        self.path = path
         self.layout = layout
         self.engine = engine.cursor()  # its own cursor: the merge streams its sorted rows from the engine meanwhile
-        self.writer = pa_parquet.ParquetWriter(
-            path, layout.schema, compression="zstd", compression_level=ZSTD_LEVEL, write_statistics=True
-        )
+        self.writer: pa_parquet.ParquetWriter | None = None  # opened with the first rows (_dictionary_columns)
         self.pending: list[pa.Table] = []
         self.pending_rows = 0
         self.rows = 0  # checksummed
@@ -260,8 +295,20 @@ class _ParquetSink:
         while self.pending_rows >= ROW_GROUP_ROWS:
             self._flush(ROW_GROUP_ROWS)
 
+    def _open(self, first: pa.Table) -> pa_parquet.ParquetWriter:
+        return pa_parquet.ParquetWriter(
+            self.path,
+            self.layout.schema,
+            compression="zstd",
+            compression_level=ZSTD_LEVEL,
+            write_statistics=True,
+            use_dictionary=_dictionary_columns(first),
+        )
+
     def _flush(self, rows: int) -> None:
         ready = pa.concat_tables(self.pending)
+        if self.writer is None:
+            self.writer = self._open(ready)
         self.writer.write_table(ready.slice(0, rows), row_group_size=rows)
         rest = ready.slice(rows)
         self.pending, self.pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
@@ -270,9 +317,24 @@ class _ParquetSink:
         """Writes the last row group and the footer; the content checksum."""
         if self.pending_rows:
             self._flush(self.pending_rows)
+        if self.writer is None:
+            self.writer = self._open(self.layout.schema.empty_table())
         self.writer.close()
         self.engine.close()
         return f"{self.rows}:{self.hash_sum}"
+
+
+def _dictionary_columns(sample: pa.Table) -> list[str]:
+    """The columns worth dictionary-encoding, judged on the first rows written: text (camera ids, statuses,
+    object types repeat), and other columns whose values repeat (rounded measurements, constant sizes). A column
+    of mostly distinct values (ids, raw doubles) gains nothing from a dictionary; building one anyway, as
+    pyarrow does by default, tripled the write time of such columns (docs/storage.md)."""
+    chosen = []
+    for field in sample.schema:
+        repeats = sample.num_rows and pa_compute.count_distinct(sample[field.name]).as_py() * 2 <= sample.num_rows
+        if pa.types.is_string(field.type) or repeats:
+            chosen.append(field.name)
+    return chosen
 
 
 class _CameraRuns:
@@ -285,10 +347,17 @@ class _CameraRuns:
         self.runs: dict[str, list[pa.Table]] = defaultdict(list)
 
     def add(self, table: pa.Table) -> None:
-        by_camera = table.take(pa_compute.sort_indices(table["camera_id"]))  # stable: arrival order kept
-        cameras = pa_compute.run_end_encode(by_camera["camera_id"].combine_chunks())
+        # Sorting the chunk's few distinct camera ids and then the rows by their camera's rank (integers) costs a
+        # fraction of sorting the rows by their camera id text.
+        cameras = pa_compute.dictionary_encode(table["camera_id"].combine_chunks())
+        in_order = pa_compute.sort_indices(cameras.dictionary)
+        ranks = pa_compute.rank(cameras.dictionary, sort_keys="ascending", tiebreaker="first")
+        row_ranks = pa_compute.take(ranks, cameras.indices)
+        order = pa_compute.sort_indices(row_ranks)  # stable: each camera's rows keep their arrival order
+        by_camera = table.take(order)
+        ends = pa_compute.run_end_encode(pa_compute.take(row_ranks, order)).run_ends.to_pylist()
         start = 0
-        for camera, end in zip(cameras.values.to_pylist(), cameras.run_ends.to_pylist(), strict=True):
+        for camera, end in zip(cameras.dictionary.take(in_order).to_pylist(), ends, strict=True):
             self.runs[camera].append(by_camera.slice(start, end - start))
             start = end
 
@@ -313,10 +382,10 @@ def _in_time_order(run: pa.Table) -> bool:
     return not (pa_compute.any(backwards).as_py() or pa_compute.any(tie_backwards).as_py())
 
 
-def _write_in_background(chunks: Generator[bytes, None, None], write: Callable[[bytes], None]) -> None:
+def _write_in_background(chunks: Iterator[Any], write: Callable[[Any], None]) -> None:
     """Hand each chunk to `write` in a thread of its own, while this one keeps reading: PostgreSQL formats rows
     on one core while they are parsed, checksummed and compressed on the other."""
-    waiting: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+    waiting: queue.Queue[Any] = queue.Queue(maxsize=4)
     failures: list[BaseException] = []
 
     def consume() -> None:
@@ -330,7 +399,7 @@ def _write_in_background(chunks: Generator[bytes, None, None], write: Callable[[
     worker = threading.Thread(target=consume, name="cold-file-writer", daemon=True)
     worker.start()
     try:
-        with closing(chunks):
+        with closing(chunks):  # type: ignore[type-var]
             for chunk in chunks:
                 if failures:
                     break
@@ -340,6 +409,36 @@ def _write_in_background(chunks: Generator[bytes, None, None], write: Callable[[
         worker.join()
     if failures:
         raise ArchiveError(f"Writing the cold file failed: {failures[0]}") from failures[0]
+
+
+def _partition_rows(
+    pg: psycopg.Cursor,
+    layout: _ColdLayout,
+    partition: str,
+    *,
+    ordered: bool,
+    committed_only: bool,
+    reading: ExitStack,
+) -> tuple[CopyOut | SnapshotQuery, Callable[[Any], pa.Table]]:
+    """Where the partition's rows are read from, and how each piece read becomes an Arrow table of the file's
+    schema. By ADBC on a second connection that imports this transaction's snapshot (binary COPY decoded in
+    C++: PostgreSQL and this side both spend less than on CSV, docs/storage.md) when ARCHIVE_COLD_READER is
+    "adbc", the driver is installed, this is not a Citus coordinator (not tested there) and the transaction is
+    `committed_only` (another session sees committed rows only: not inside a caller's transaction that may have
+    written some); otherwise, or if that connection cannot be opened, COPY as CSV in this transaction, parsed
+    by pyarrow."""
+    if (
+        committed_only
+        and archival_setting("ARCHIVE_COLD_READER") == "adbc"
+        and snapshot_query_available()
+        and not citus_installed()
+    ):
+        query = SnapshotQuery(pg, layout.select(partition, ordered=ordered), settings=archiving_settings())
+        try:
+            return reading.enter_context(query), layout.converted
+        except SnapshotQueryUnavailable as exc:
+            logger.warning("Reading %s as CSV instead of through ADBC: %s", partition, exc)
+    return CopyOut(pg, layout.copy(partition, ordered=ordered), chunk_bytes=COPY_CHUNK_BYTES), layout.parsed
 
 
 def _table_bytes(pg: psycopg.Cursor, partition: str) -> int:
@@ -357,21 +456,24 @@ def _write_cold_file(
     start: datetime,
     end: datetime,
     merge_with: PartitionTier | None,
+    committed_only: bool,
 ) -> ColdFile:
     layout = _ColdLayout(table_columns(table))
     directory = tempfile.mkdtemp(prefix=f"{partition}.", dir=_temporary_directory(storage))
     parquet_path = os.path.join(directory, "rows.parquet")
     try:
         in_memory = "camera_id" in layout.names and _table_bytes(pg, partition) <= TIERING_IN_MEMORY_BYTES
-        copied = CopyOut(pg, layout.copy(partition, ordered=not in_memory), chunk_bytes=COPY_CHUNK_BYTES)
-        with _duckdb(directory) as engine:
+        with ExitStack() as reading, _duckdb(directory) as engine:
+            copied, parse = _partition_rows(
+                pg, layout, partition, ordered=not in_memory, committed_only=committed_only, reading=reading
+            )
             sink = _ParquetSink(parquet_path, layout, engine)
             if merge_with is not None:
                 _write_merged(
                     engine,
                     sink,
                     layout,
-                    late=map(layout.parsed, copied),
+                    late=map(parse, copied),
                     earlier=merge_with,
                     storage=storage,
                     table=table,
@@ -379,11 +481,11 @@ def _write_cold_file(
                 )
             elif in_memory:
                 runs = _CameraRuns()
-                _write_in_background(copied.chunks(), lambda chunk: runs.add(sink.checksum(layout.parsed(chunk))))
+                _write_in_background(iter(copied), lambda chunk: runs.add(sink.checksum(parse(chunk))))
                 for run_rows in runs.tables():
                     sink.write(run_rows)
             else:
-                _write_in_background(copied.chunks(), lambda chunk: sink.write(sink.checksum(layout.parsed(chunk))))
+                _write_in_background(iter(copied), lambda chunk: sink.write(sink.checksum(parse(chunk))))
             content_checksum = sink.close()
         rows = sink.rows
         expected = copied.rows + (merge_with.rows or 0 if merge_with is not None else 0)
@@ -565,6 +667,7 @@ def partition_tier_to_cold(
     storage = archive_storage()
     cold: ColdFile | None = None
     earlier = PartitionTier.objects.filter(partition=partition, tier=StorageTier.COLD).first()
+    outermost = not connection.in_atomic_block  # nothing uncommitted of a caller's that a second session misses
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             pg = cursor.cursor
@@ -581,6 +684,7 @@ def partition_tier_to_cold(
                 start=start,
                 end=end,
                 merge_with=earlier,
+                committed_only=outermost,
             )
             cold_file_verify(
                 location=cold.location,

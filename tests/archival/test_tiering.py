@@ -23,6 +23,7 @@ from archival.services.retention import retention_apply
 from archival.services.tiering import cold_files_verify, partitions_tier
 from cameras.choices import AlertKind, AlertState
 from cameras.models import Alert
+from its_camera.db.snapshot_query import SnapshotQuery, SnapshotQueryUnavailable
 from telemetry.choices import StorageTier
 from telemetry.models import PartitionTier
 from telemetry.services.batches import frames_decode
@@ -518,6 +519,104 @@ def test_a_tiering_run_writes_the_tables_side_by_side_in_sessions_of_their_own(t
         name for _, name in TABLE_PARTITIONS
     )
     assert read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY) == frames_before
+    for _table, name in TABLE_PARTITIONS:
+        call_command("archive", "restore", "--cold", name)
+    assert {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS} == before
+
+
+# --- how a partition is read: ADBC through the transaction's snapshot, or COPY as CSV ---------------------------
+
+
+@pytest.fixture
+def adbc_reads(monkeypatch):
+    """The statements read through ADBC on a second connection (SnapshotQuery), as they ran."""
+    statements: list[str] = []
+    batches = SnapshotQuery.batches
+
+    def counted(self):
+        statements.append(self._text(self.statement))
+        yield from batches(self)
+
+    monkeypatch.setattr(SnapshotQuery, "batches", counted)
+    return statements
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adbc_and_csv_reads_of_a_partition_give_the_same_cold_rows(tiered_data, settings, adbc_reads):
+    """Outside any transaction a partition is read by ADBC on a second connection sharing the tiering
+    transaction's snapshot; read as CSV in the transaction instead (ARCHIVE_COLD_READER="csv"), the same rows
+    give the same content checksum, row count and restored rows."""
+    seal_days(COLD_DAY)
+    before = {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS}
+
+    through_adbc = {run.partition: run for run in tier_now().runs}
+    assert len(adbc_reads) == 2
+    assert all(run.state == ArchiveState.DROPPED for run in through_adbc.values())
+    for _table, name in TABLE_PARTITIONS:
+        call_command("archive", "restore", "--cold", name)
+    seal_days(COLD_DAY)
+    settings.ARCHIVE_COLD_READER = "csv"
+    as_csv = {run.partition: run for run in tier_now().runs}
+
+    assert len(adbc_reads) == 2  # the second run did not use ADBC
+    for _table, name in TABLE_PARTITIONS:
+        assert as_csv[name].state == ArchiveState.DROPPED
+        assert (as_csv[name].rows, as_csv[name].content_checksum) == (
+            through_adbc[name].rows,
+            through_adbc[name].content_checksum,
+        )
+        call_command("archive", "restore", "--cold", name)
+    assert {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS} == before
+
+
+def test_inside_a_callers_transaction_the_partition_is_read_in_that_transaction(tiered_data, adbc_reads):
+    """A second session would not see rows the caller's transaction wrote and has not committed (here: every
+    row of the test), so a tiering inside a transaction reads by COPY in it."""
+    seal_days(COLD_DAY)
+    uncommitted = {name: count_rows(name) for _table, name in TABLE_PARTITIONS}
+
+    result = tier_now()
+
+    assert adbc_reads == []
+    assert {run.partition: (run.state, run.rows) for run in result.runs} == {
+        name: (ArchiveState.DROPPED, rows) for name, rows in uncommitted.items()
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_failing_to_convert_stops_the_adbc_read_and_leaves_the_partition(tiered_data, api_client, monkeypatch):
+    camera, _ = tiered_data
+    seal_days(COLD_DAY)
+    only_policy("frame_metadata")
+    before = read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY)
+
+    def unconvertible(self, batch):
+        raise ValueError("bad batch")
+
+    monkeypatch.setattr(tiering._ColdLayout, "converted", unconvertible)
+    failed = tier_now()
+
+    assert [run.state for run in failed.runs] == [ArchiveState.FAILED]
+    assert "bad batch" in failed.runs[0].error
+    assert count_rows("frame_metadata_p20261110") == 240
+    monkeypatch.undo()
+    assert {run.state for run in tier_now().runs} == {ArchiveState.DROPPED}
+    assert read_frames(api_client, camera, COLD_DAY, COLD_DAY + DAY) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_when_the_second_connection_cannot_be_had_the_partition_is_read_as_csv(tiered_data, monkeypatch, caplog):
+    seal_days(COLD_DAY)
+    before = {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS}
+
+    def refused(self):
+        raise SnapshotQueryUnavailable("ADBC could not connect: refused")
+
+    monkeypatch.setattr(SnapshotQuery, "__enter__", refused)
+    result = tier_now()
+
+    assert {run.state for run in result.runs} == {ArchiveState.DROPPED}
+    assert "as CSV instead of through ADBC: ADBC could not connect: refused" in caplog.text
     for _table, name in TABLE_PARTITIONS:
         call_command("archive", "restore", "--cold", name)
     assert {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS} == before

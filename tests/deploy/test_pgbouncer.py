@@ -196,3 +196,31 @@ def test_ingest_works_through_the_ingest_pool(app_through_pgbouncer):
     assert FrameMetadata.objects.filter(camera_id=camera_id).count() == 500
     assert Detection.objects.filter(camera_id=camera_id).count() == 500
     assert FrameMetadata.objects.get(camera_id=camera_id, timestamp=start).processing_status == "failed"
+
+
+def test_a_snapshot_query_imports_a_transactions_snapshot_through_transaction_pooling(pgbouncer):
+    """The tiering job's second connection (ADBC, its_camera.db.snapshot_query) works through PgBouncer in
+    transaction mode: the import and the read are one transaction, on a server connection of the same server."""
+    from psycopg import sql
+
+    from its_camera.db.snapshot_query import SnapshotQuery
+
+    user = connection.get_connection_params().get("user", "postgres")
+    url = f"postgresql://{user}@127.0.0.1:{pgbouncer}/its_camera_web"
+    with psycopg.connect(url, autocommit=True) as setup:
+        setup.execute("CREATE TABLE snapshot_probe (n bigint)")
+        setup.execute("INSERT INTO snapshot_probe VALUES (1), (2)")
+    try:
+        with psycopg.connect(url) as conn, conn.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT count(*) FROM snapshot_probe")
+            with psycopg.connect(url, autocommit=True) as other:
+                other.execute("INSERT INTO snapshot_probe VALUES (3)")  # committed after the snapshot
+            query = SnapshotQuery(cursor, sql.SQL("SELECT n FROM snapshot_probe ORDER BY n"), settings={})
+            with query:
+                read = [value for batch in query for value in batch.column(0).to_pylist()]
+    finally:
+        with psycopg.connect(url, autocommit=True) as cleanup:
+            cleanup.execute("DROP TABLE snapshot_probe")
+    assert read == [1, 2]
+    assert query.rows == 2
