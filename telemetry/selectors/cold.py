@@ -246,7 +246,9 @@ def late_rows_repeating_cold(*, partition: str) -> tuple[str, list[tuple[Any, ..
         raise NotLateRowsOfAColdRange(f"{partition} is not the partition of a cold range")
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s) AND inhparent = to_regclass(%s)",
+            # By name, not to_regclass(): PostgreSQL 15's raises on a name that is not valid SQL syntax.
+            "SELECT 1 FROM pg_inherits JOIN pg_class ON pg_class.oid = inhrelid "
+            "WHERE pg_class.relname = %s AND inhparent = %s::regclass",
             [partition, tier.table],
         )
         if cursor.fetchone() is None:

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from psycopg import sql
 
@@ -30,7 +30,7 @@ from its_camera.db.citus import total_relation_size_sql
 from telemetry.choices import StorageTier
 from telemetry.models import PartitionTier
 from telemetry.partitioning import partitioned_tables
-from telemetry.selectors.cold import REPEAT_KEYS, late_rows_repeating_cold
+from telemetry.selectors.cold import REPEAT_KEYS, NotLateRowsOfAColdRange, late_rows_repeating_cold
 from telemetry.selectors.partitions import PartitionRange, partition_ranges
 
 __all__ = [
@@ -226,12 +226,15 @@ def late_rows_repeating_cold_delete(*, partition: str) -> tuple[str, list[tuple[
     duplicates), so this keeps the row stored first, as ingest would. In one transaction holding a SHARE ROW
     EXCLUSIVE lock on the partition: no late row arrives, and no tiering run merges the partition (it waits for
     its SHARE lock), between finding the keys and deleting them; a merge that committed first dropped the
-    partition, and then there is nothing to delete here (NotLateRowsOfAColdRange)."""
+    partition, and then there is nothing to delete here (NotLateRowsOfAColdRange, raised for a name that is not a
+    cold range's late rows too)."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [partition])
-        if cursor.fetchone()[0]:
+        late_rows_repeating_cold(partition=partition)  # raises NotLateRowsOfAColdRange before anything is locked
+        try:
             cursor.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(partition)))
-        table, keys = late_rows_repeating_cold(partition=partition)
+        except DatabaseError as exc:  # a merge dropped it between the two statements
+            raise NotLateRowsOfAColdRange(f"{partition} was merged into its cold file meanwhile") from exc
+        table, keys = late_rows_repeating_cold(partition=partition)  # again, under the lock
         if not keys:
             return table, []
         names = REPEAT_KEYS[table]
