@@ -37,6 +37,7 @@ __all__ = [
     "cold_storage",
     "duckdb_cursor",
     "late_rows_repeating_cold",
+    "late_rows_table",
     "naive_utc",
     "register_cold_storage",
 ]
@@ -235,12 +236,9 @@ class NotLateRowsOfAColdRange(Exception):
     """The partition named is not an attached partition of a range whose rows are already cold."""
 
 
-def late_rows_repeating_cold(*, partition: str) -> tuple[str, list[tuple[Any, ...]]]:
-    """(table, keys) of the rows of `partition` — the late rows of a range already cold, swept into a partition
-    of their own — that repeat a row of the range's cold file (REPEAT_KEYS; camera_id as text, timestamp as naive
-    UTC, labels as JSON text), sorted. The tiering refuses to merge such rows; these are what an operator deletes
-    (telemetry.services.tiering.late_rows_repeating_cold_delete). Late partitions hold a sweep's worth of rows: their
-    keys are read here and looked up in the file by camera and instant (cold_rows_at)."""
+def late_rows_table(*, partition: str) -> str:
+    """The table of `partition` when it is an attached partition of a cold range (its late rows); else
+    NotLateRowsOfAColdRange. Catalog only: no cold file is read."""
     tier = PartitionTier.objects.filter(partition=partition, tier=StorageTier.COLD).first()
     if tier is None:
         raise NotLateRowsOfAColdRange(f"{partition} is not the partition of a cold range")
@@ -255,9 +253,20 @@ def late_rows_repeating_cold(*, partition: str) -> tuple[str, list[tuple[Any, ..
             raise NotLateRowsOfAColdRange(
                 f"{partition} holds no late rows: its range is cold and no partition of it is attached"
             )
-        key = REPEAT_KEYS.get(tier.table, ())
+    return tier.table
+
+
+def late_rows_repeating_cold(*, partition: str) -> tuple[str, list[tuple[Any, ...]]]:
+    """(table, keys) of the rows of `partition` — the late rows of a range already cold, swept into a partition
+    of their own — that repeat a row of the range's cold file (REPEAT_KEYS; camera_id as text, timestamp as naive
+    UTC, labels as JSON text), sorted. The tiering refuses to merge such rows; these are what an operator deletes
+    (telemetry.services.tiering.late_rows_repeating_cold_delete). Late partitions hold a sweep's worth of rows: their
+    keys are read here and looked up in the file by camera and instant (cold_rows_at)."""
+    table = late_rows_table(partition=partition)
+    with connection.cursor() as cursor:
+        key = REPEAT_KEYS.get(table, ())
         if not key:
-            return tier.table, []
+            return table, []
         rest = key[2:]
         listed = [
             sql.SQL("camera_id::text"),
@@ -269,8 +278,8 @@ def late_rows_repeating_cold(*, partition: str) -> tuple[str, list[tuple[Any, ..
         )
         late = {tuple(row) for row in cursor.fetchall()}
     found = cold_rows_at(
-        table=tier.table,
+        table=table,
         keys=[(uuid.UUID(camera), moment.replace(tzinfo=UTC)) for camera, moment, *_ in late],
         columns=rest,
     )
-    return tier.table, sorted(late & {tuple(row) for row in found})
+    return table, sorted(late & {tuple(row) for row in found})

@@ -30,7 +30,7 @@ from its_camera.db.citus import total_relation_size_sql
 from telemetry.choices import StorageTier
 from telemetry.models import PartitionTier
 from telemetry.partitioning import partitioned_tables
-from telemetry.selectors.cold import REPEAT_KEYS, NotLateRowsOfAColdRange, late_rows_repeating_cold
+from telemetry.selectors.cold import REPEAT_KEYS, NotLateRowsOfAColdRange, late_rows_repeating_cold, late_rows_table
 from telemetry.selectors.partitions import PartitionRange, partition_ranges
 
 __all__ = [
@@ -229,12 +229,12 @@ def late_rows_repeating_cold_delete(*, partition: str) -> tuple[str, list[tuple[
     partition, and then there is nothing to delete here (NotLateRowsOfAColdRange, raised for a name that is not a
     cold range's late rows too)."""
     with transaction.atomic(), connection.cursor() as cursor:
-        late_rows_repeating_cold(partition=partition)  # raises NotLateRowsOfAColdRange before anything is locked
+        late_rows_table(partition=partition)  # NotLateRowsOfAColdRange before anything is locked (catalog only)
         try:
             cursor.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(partition)))
         except DatabaseError as exc:  # a merge dropped it between the two statements
             raise NotLateRowsOfAColdRange(f"{partition} was merged into its cold file meanwhile") from exc
-        table, keys = late_rows_repeating_cold(partition=partition)  # again, under the lock
+        table, keys = late_rows_repeating_cold(partition=partition)  # under the lock
         if not keys:
             return table, []
         names = REPEAT_KEYS[table]
