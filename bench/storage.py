@@ -13,7 +13,8 @@ detections a frame, 2,000-frame batches, one day. Steps, in one run:
    frame's detections JSONB copy, the detection lookups (type/confidence, bbox GiST, track) on every row);
 2. ingest at that fill: more batches into each (our service; the same COPY rows raw; psql \\copy of the rows as
    CSV), and our service into an empty partition of another day (its own empty-partition rate): the service's
-   two rates are medians of `--rounds` alternating measurements;
+   two rates are medians of `--rounds` alternating measurements of `--extra` frames. The service writes each
+   batch grouped by camera (telemetry.services.ingest.in_camera_order); the raw paths write the rows as sent;
 3. reads, hot: one camera x one hour of frames with their detections (FrameTimeline, as GET /api/v1/frames
    reads it: the first 100-frame page, and every frame of the camera-hour);
 4. seal (VACUUM FREEZE ANALYZE, as the seal job) -> sealed bytes and reads; the seed's lookups built on the
@@ -338,7 +339,9 @@ def camera_hour_reads(camera_ids: list[uuid.UUID], samples: int) -> Reads:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=1_000_000, help="frames in the filled partition")
-    parser.add_argument("--extra", type=int, default=40_000, help="frames per ingest-at-fill measurement")
+    parser.add_argument(
+        "--extra", type=int, default=100_000, help="frames per ingest-at-fill measurement (~2-5 s: less noise than 1 s)"
+    )
     parser.add_argument(
         "--rounds", type=int, default=5, help="alternating service measurements @fill and into an empty partition"
     )

@@ -39,6 +39,7 @@ __all__ = [
     "frames_ingest",
     "idempotency_keys_purge",
     "idempotent_response",
+    "in_camera_order",
     "metrics_ingest",
 ]
 
@@ -354,6 +355,25 @@ def _frame_rows(batch: FrameBatch, summaries: list[FrameSummary]) -> Iterator[tu
         )
 
 
+def in_camera_order(batch: FrameBatch) -> FrameBatch:
+    """The batch with its frames grouped by camera, each camera's in time order (a stable sort: a camera's frames
+    of equal timestamp keep the order sent), their detections and attributes moved with them.
+
+    Every B-tree of a partition leads with camera_id, so frames arriving interleaved across cameras write each
+    index at as many places as the batch has cameras, one row at a time: written grouped, a camera's rows go into
+    the same leaf pages one after the other, and lie together in the heap, so a camera-hour reads fewer pages.
+    Ingest into a 1 M-frame partition ran ~17 % faster (docs/storage.md). A batch from one camera is already in
+    order, and sorting it costs a pass."""
+    order = sorted(range(len(batch.frames)), key=lambda i: (batch.frames[i].camera_id.int, batch.frames[i].timestamp))
+    if all(position == index for position, index in enumerate(order)):
+        return batch
+    return FrameBatch(
+        frames=[batch.frames[i] for i in order],
+        detections=[batch.detections[i] for i in order],
+        attributes=None if batch.attributes is None else [batch.attributes[i] for i in order],
+    )
+
+
 def frame_copy_rows(batch: FrameBatch) -> tuple[list[tuple], list[tuple]]:
     """Every COPY row of a batch, built at once (benchmarks compare raw COPY of exactly these rows)."""
     summaries: list[FrameSummary] = []
@@ -379,15 +399,17 @@ def frames_ingest(*, batch: FrameBatch, idempotency: IdempotencyRequest | None =
     """Write a validated batch of frames and their detections, all or nothing.
 
     Checks the batch's cameras with one query (422 naming the row of each unknown camera), then in one
-    transaction: claims the idempotency key (a retry returns the first answer and writes nothing), COPYs
-    the detection rows (extra keys into `attributes`) and the frames (summary fields derived from the
-    detections), stores the answer with the key, and moves each camera's last_seen_at forward once
-    (not once per frame). A frame whose timestamp has no partition lands in the DEFAULT partition.
+    transaction: claims the idempotency key (a retry returns the first answer and writes nothing), COPYs,
+    grouped by camera (in_camera_order), the detection rows (extra keys into `attributes`) and the frames
+    (summary fields derived from the detections), stores the answer with the key, and moves each camera's
+    last_seen_at forward once (not once per frame). A frame whose timestamp has no partition lands in the
+    DEFAULT partition.
 
     Raises BatchRejected (422 unknown camera or key reused with another body, 409 frame already stored, in any
     tier: a late frame of a cold range is checked against its file; 503 when that file cannot be read).
     """
     _reject_unknown_cameras([frame.camera_id for frame in batch.frames])
+    batch = in_camera_order(batch)
     result = FrameIngestResult(
         frames=len(batch.frames),
         detections=batch.detection_count,

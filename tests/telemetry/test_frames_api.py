@@ -2,6 +2,8 @@ import json
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 
 import pytest
 from django.db import connection, connections
@@ -88,6 +90,34 @@ def test_detections_are_stored_once_and_read_back_exactly_as_sent_extra_keys_inc
         ("truck", None),
     ]
     assert [attributes for _, attributes in stored[3:]] == [None, None, None]
+
+
+def test_a_batch_interleaving_cameras_is_written_grouped_by_camera_and_read_back_as_sent(
+    api_client, make_camera, partitions
+):
+    # Given a batch as a gateway sends it: three cameras' frames interleaved, each camera's out of time order,
+    # one detection carrying a key of its own
+    cameras = [make_camera() for _ in range(3)]
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    frames = [frame_payload(camera, index, start=start, detections=3) for index in (2, 0, 1) for camera in cameras]
+    frames[4]["detections"][1]["colour"] = "red"
+
+    # When it is written
+    assert post_frames(api_client, frames).status_code == 201
+
+    # Then frames and detections lie grouped by camera (one run of ids each), each camera's in time order
+    stored = list(FrameMetadata.objects.order_by("id").values_list("camera_id", "frame_number"))
+    runs = [(camera_id, [number for _, number in run]) for camera_id, run in groupby(stored, key=itemgetter(0))]
+    assert sorted(runs) == sorted((camera.id, [0, 1, 2]) for camera in cameras)
+    detection_cameras = Detection.objects.order_by("id").values_list("camera_id", flat=True)
+    assert len([camera_id for camera_id, _ in groupby(detection_cameras)]) == 3
+    # and every frame reads back with its detections as sent, in the order sent
+    window = {"since": start.isoformat(), "until": (start + timedelta(minutes=1)).isoformat()}
+    for camera in cameras:
+        response = api_client.get(FRAMES_URL, {"camera_id": str(camera.id), **window})
+        read = {frame["frame_number"]: frame["detections"] for frame in response.json()["results"]}
+        sent = {frame["frame_number"]: frame["detections"] for frame in frames if frame["camera_id"] == str(camera.id)}
+        assert read == sent
 
 
 def test_camera_last_seen_moves_forward_once_per_batch_and_never_back(api_client, camera, partitions):
