@@ -190,18 +190,28 @@ def test_a_restored_cold_partition_has_identical_rows(tiered_data):
 TABLE_PARTITIONS = [("frame_metadata", "frame_metadata_p20261110"), ("detections", "detections_p20261110")]
 
 
-@pytest.mark.parametrize("in_memory_bytes", [1 << 30, 0], ids=["sorted-here", "index-order"])
+@pytest.mark.parametrize(
+    ("in_memory_bytes", "passes"), [(1 << 30, [1, 1]), (0, [2, 2])], ids=["one-pass", "a-pass-per-camera"]
+)
 def test_a_cold_file_is_zstd_parquet_sorted_by_camera_and_time_with_row_group_statistics(
-    tiered_data, archive_root, monkeypatch, in_memory_bytes
+    tiered_data, archive_root, monkeypatch, in_memory_bytes, passes
 ):
-    """Both ways to the file's order: a partition that fits in memory is read as it lies and put in order here
-    (a late row stored after later ones included), a bigger one is read in index order."""
+    """A partition is read as it lies and put in the file's order here (a late row stored after later ones
+    included): in one pass when it fits in TIERING_IN_MEMORY_BYTES, else in passes of a range of its cameras."""
     camera, _ = tiered_data
     ingest(frames_document(camera, COLD_DAY + timedelta(hours=8), 3))  # stored last, earlier than the rest
     seal_days(COLD_DAY)
     before = {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS}
     monkeypatch.setattr(tiering, "TIERING_IN_MEMORY_BYTES", in_memory_bytes)
+    planned = []
+    camera_passes = tiering._camera_passes
+    monkeypatch.setattr(tiering, "_camera_passes", lambda *args: planned.append(camera_passes(*args)) or planned[-1])
     tier_now()
+
+    assert [len(plan) for plan in planned] == passes
+    if in_memory_bytes == 0:  # one camera a pass, in the file's order
+        assert all(pass_.first == pass_.last for plan in planned for pass_ in plan)
+        assert all(plan[0].first < plan[1].first for plan in planned)
 
     for _table, name in TABLE_PARTITIONS:
         tier = PartitionTier.objects.get(partition=name)
@@ -565,6 +575,31 @@ def test_adbc_and_csv_reads_of_a_partition_give_the_same_cold_rows(tiered_data, 
             through_adbc[name].rows,
             through_adbc[name].content_checksum,
         )
+        call_command("archive", "restore", "--cold", name)
+    assert {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS} == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_partition_read_through_adbc_in_passes_by_camera_gives_the_rows_of_one_pass(
+    tiered_data, monkeypatch, adbc_reads
+):
+    """A partition bigger than TIERING_IN_MEMORY_BYTES is read in passes, each a range of its cameras on the
+    shared snapshot: the same file rows and content checksum as one pass, and the rows restore identical."""
+    seal_days(COLD_DAY)
+    before = {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS}
+    in_one_pass = {run.partition: (run.state, run.rows, run.content_checksum) for run in tier_now().runs}
+    for _table, name in TABLE_PARTITIONS:
+        call_command("archive", "restore", "--cold", name)
+    seal_days(COLD_DAY)
+    monkeypatch.setattr(tiering, "TIERING_IN_MEMORY_BYTES", 0)
+
+    in_passes = {run.partition: (run.state, run.rows, run.content_checksum) for run in tier_now().runs}
+
+    # one read a table, then one a camera (two) a table, each of its camera's rows only
+    assert sorted("camera_id BETWEEN" in statement for statement in adbc_reads) == [False] * 2 + [True] * 4
+    assert in_passes == in_one_pass
+    assert {state for state, _, _ in in_passes.values()} == {ArchiveState.DROPPED}
+    for _table, name in TABLE_PARTITIONS:
         call_command("archive", "restore", "--cold", name)
     assert {name: rows_checksum(table, name) for table, name in TABLE_PARTITIONS} == before
 
