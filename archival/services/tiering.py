@@ -399,9 +399,10 @@ def _camera_passes(pg: psycopg.Cursor, partition: str, heap_bytes: int) -> list[
     """How to read a partition in memory-sized pieces that are each whole cameras, in the file's order: one pass
     (None: every row) when its heap fits in TIERING_IN_MEMORY_BYTES, else consecutive ranges of its cameras,
     each about that many bytes when cameras send alike (a fleet's do: the same frame rate and model). Each pass
-    reads the heap as it lies, keeping its cameras' rows: PostgreSQL scans the day once more a pass, which costs
-    far less than reading it in (camera_id, timestamp) index order (random heap reads: a 1.7 M-frame day's
-    detections COPY ran at 0.64x psql's plain COPY, docs/storage.md). The cameras come from the index on
+    reads the heap in its order, keeping its cameras' rows (PostgreSQL scans the day once more a pass), whatever
+    the heap's layout: read in (camera_id, timestamp) index order instead, a heap whose cameras' rows are
+    interleaved (written before ingest grouped batches by camera, or by one-frame batches) is read at random, which
+    made a 1 M-frame day's detections COPY twice as slow (docs/storage.md). The cameras come from the index on
     camera_id, one probe each. (Every tiered table's camera_id is NOT NULL; one that allowed NULL would be read in
     one pass.)"""
     if heap_bytes <= TIERING_IN_MEMORY_BYTES:
