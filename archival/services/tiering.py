@@ -233,11 +233,11 @@ class _ColdLayout(CsvArrowReader):
         self.cold_types = {field.name: _COLD_TYPES[field.type] for field in self.schema}
         self.sort_columns = [name for name in SORT_COLUMNS if name in self.names]
 
-    def select(self, partition: str, *, ordered: bool = False, cameras: CameraRange | None = None) -> sql.Composed:
-        """The partition's rows (those of the `cameras` range only, when given): as they lie (a sequential scan,
-        as fast as COPY goes), or, `ordered` (a table without camera_id), in the file's order. The columns as they
-        are: casting uuid or jsonb to text in the SELECT made PostgreSQL's binary COPY of 5 M detection rows 50 %
-        slower (8.1 s against 12.3 s), so the text is made here (`converted`)."""
+    def select(self, partition: str, *, cameras: CameraRange | None = None) -> sql.Composed:
+        """The partition's rows (those of the `cameras` range only, when given), as they lie: a sequential scan,
+        as fast as COPY goes. The columns as they are: casting uuid or jsonb to text in the SELECT made
+        PostgreSQL's binary COPY of 5 M detection rows 50 % slower (8.1 s against 12.3 s), so the text is made
+        here (`converted`)."""
         statement = sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(sql.Identifier(name) for name in self.names), sql.Identifier(partition)
         )
@@ -245,16 +245,11 @@ class _ColdLayout(CsvArrowReader):
             statement = sql.SQL("{} WHERE camera_id BETWEEN {} AND {}").format(
                 statement, sql.Literal(cameras.first), sql.Literal(cameras.last)
             )
-        if ordered:
-            order = sql.SQL(", ").join(sql.Identifier(name) for name in self.sort_columns)
-            statement = sql.SQL("{} ORDER BY {}").format(statement, order)
         return statement
 
-    def copy(self, partition: str, *, ordered: bool = False, cameras: CameraRange | None = None) -> sql.Composed:
+    def copy(self, partition: str, *, cameras: CameraRange | None = None) -> sql.Composed:
         """COPY of the partition's rows as CSV (`select`)."""
-        return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(
-            self.select(partition, ordered=ordered, cameras=cameras)
-        )
+        return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(self.select(partition, cameras=cameras))
 
     def converted(self, batch: pa.RecordBatch) -> pa.Table:
         """A batch ADBC decoded (binary COPY), with the file's schema and values, the same as the CSV path's: uuid
@@ -479,7 +474,6 @@ def _partition_rows(
     layout: _ColdLayout,
     partition: str,
     *,
-    ordered: bool = False,
     cameras: CameraRange | None = None,
     committed_only: bool,
     reading: ExitStack,
@@ -497,15 +491,12 @@ def _partition_rows(
         and snapshot_query_available()
         and not citus_installed()
     ):
-        query = SnapshotQuery(
-            pg, layout.select(partition, ordered=ordered, cameras=cameras), settings=archiving_settings()
-        )
+        query = SnapshotQuery(pg, layout.select(partition, cameras=cameras), settings=archiving_settings())
         try:
             return reading.enter_context(query), layout.converted
         except SnapshotQueryUnavailable as exc:
             logger.warning("Reading %s as CSV instead of through ADBC: %s", partition, exc)
-    statement = layout.copy(partition, ordered=ordered, cameras=cameras)
-    return CopyOut(pg, statement, chunk_bytes=COPY_CHUNK_BYTES), layout.parsed
+    return CopyOut(pg, layout.copy(partition, cameras=cameras), chunk_bytes=COPY_CHUNK_BYTES), layout.parsed
 
 
 def _table_bytes(pg: psycopg.Cursor, partition: str) -> int:
@@ -547,17 +538,12 @@ def _write_cold_file(
                         partition=partition,
                     )
                     exported = copied.rows
-            elif "camera_id" in layout.names:
+            else:  # every table with a cold tier has camera_id (archival.targets.PARTITIONED_TABLES)
                 for cameras in _camera_passes(pg, partition, _table_bytes(pg, partition)):
                     with ExitStack() as reading:
                         copied, parse = read(cameras=cameras, reading=reading)
                         _write_in_camera_order(sink, copied, parse)
                         exported += copied.rows
-            else:
-                with ExitStack() as reading:
-                    copied, parse = read(ordered=True, reading=reading)
-                    _write_in_background(iter(copied), lambda chunk: sink.write(sink.checksum(parse(chunk))))
-                    exported = copied.rows
             content_checksum = sink.close()
         rows = sink.rows
         expected = exported + (merge_with.rows or 0 if merge_with is not None else 0)
