@@ -14,6 +14,7 @@ then the attributes the sender added; an `object_type` sent in another case come
 import io
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,19 +76,21 @@ def _frame_head() -> str:
     return "concat(" + ", ".join(parts) + """, ',"detections":[')"""
 
 
-# The frames in the file's order, numbered; then each frame's detections in id order, by its number. Putting them
-# together is Arrow's (list offsets, one join or a nested column): DuckDB's aggregates ordered within a group
-# (string_agg(... ORDER BY id) per frame, then per camera-hour) cost more than building the text.
+# The frames, and separately their detections, each in the file's order: (timestamp, id). A frame is unique by
+# (camera, timestamp) (the frames' unique index; ingest refuses a repeat of a cold one), so a camera's detections
+# in (timestamp, id) order are its frames' detections frame by frame, each frame's in id order, and a frame's run
+# of them is found by its timestamp (_detection_offsets). Neither query needs the other's rows, so DuckDB runs both
+# at once, one a core: a join of the two (a frame's number for each detection) took a third of the detections'
+# query and kept them one after the other (docs/storage.md).
 _FRAMES = """
-SELECT frames."timestamp" AS frame_key, row_number() OVER (ORDER BY frames."timestamp", frames.id) - 1 AS ordinal,
-       {columns}
+SELECT frames."timestamp" AS frame_key, {columns}
 FROM ({frames}) AS frames
 ORDER BY frames."timestamp", frames.id
 """
 _DETECTIONS = """
-SELECT frames.ordinal, {columns}
-FROM ({detections}) AS detections JOIN {frames} AS frames ON frames.frame_key = detections."timestamp"
-ORDER BY frames.ordinal, detections.id
+SELECT detections."timestamp" AS frame_key, {columns}
+FROM ({detections}) AS detections
+ORDER BY detections."timestamp", detections.id
 """
 _FRAME_COLUMNS = ", ".join(f'frames."{name}"' for name in FRAME_FIELDS)
 _DETECTION_COLUMNS = """
@@ -214,29 +217,50 @@ def _frames_with_detections(
 ) -> tuple[pa.Table, pa.Table, pa.Array]:
     """The camera's frames of [since, until) from every tier, in (timestamp, id) order, as `frame_columns`
     (SQL over `frames`); their detections, frame by frame in id order, as `detection_columns` (over
-    `detections`); and the list offsets of each frame's detections in them."""
-    cursor = duckdb_cursor()
+    `detections`); and the list offsets of each frame's detections in them. The attached partitions are read
+    here (this thread's database connection), then DuckDB's two queries run side by side."""
+    frames_cursor, detections_cursor = duckdb_cursor(), duckdb_cursor()
     try:
-        values: list[Any] = []  # $1-$3 (camera, since, until) once a cold file is read, then its paths
-        rows = _rows(cursor, "frame_metadata", FRAME_FIELDS, values, camera_id=camera_id, since=since, until=until)
-        frames = cursor.sql(_FRAMES.format(frames=rows, columns=frame_columns), params=values).to_arrow_table()
-        frames_name = f"frames_{uuid.uuid4().hex}"
-        cursor.register(frames_name, frames.select(["frame_key", "ordinal"]))
-        values = []
-        rows = _rows(cursor, "detections", DETECTION_FIELDS, values, camera_id=camera_id, since=since, until=until)
-        detections = cursor.sql(
-            _DETECTIONS.format(detections=rows, columns=detection_columns, frames=frames_name), params=values
-        ).to_arrow_table()
+        frame_values: list[Any] = []  # $1-$3 (camera, since, until) once a cold file is read, then its paths
+        frame_rows = _rows(
+            frames_cursor, "frame_metadata", FRAME_FIELDS, frame_values, camera_id=camera_id, since=since, until=until
+        )
+        detection_values: list[Any] = []
+        detection_rows = _rows(
+            detections_cursor,
+            "detections",
+            DETECTION_FIELDS,
+            detection_values,
+            camera_id=camera_id,
+            since=since,
+            until=until,
+        )
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-frames") as pool:
+            frames_read = pool.submit(
+                lambda: frames_cursor.sql(
+                    _FRAMES.format(frames=frame_rows, columns=frame_columns), params=frame_values
+                ).to_arrow_table()
+            )
+            detections = detections_cursor.sql(
+                _DETECTIONS.format(detections=detection_rows, columns=detection_columns), params=detection_values
+            ).to_arrow_table()
+            frames = frames_read.result()
     finally:
-        cursor.close()
-    # A frame's detections run from where the previous frame's end to where its own end: one run of equal
-    # ordinals a frame that has detections.
-    runs = pc.run_end_encode(detections["ordinal"].combine_chunks())
-    ends = dict(zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True))
-    offsets = [0]
-    for ordinal in range(frames.num_rows):
-        offsets.append(ends.get(ordinal, offsets[-1]))
-    return frames, detections, pa.array(offsets, pa.int32())
+        frames_cursor.close()
+        detections_cursor.close()
+    return (frames, *_detection_offsets(frames["frame_key"].combine_chunks(), detections))
+
+
+def _detection_offsets(moments: pa.Array, detections: pa.Table) -> tuple[pa.Table, pa.Array]:
+    """The detections that belong to a frame (their timestamp is a frame's: a detection without its frame is
+    left out), and where each frame's run of them ends: frames and detections both in time order."""
+    found = pc.is_in(detections["frame_key"], value_set=moments)
+    if not pc.all(found).as_py():
+        detections = detections.filter(found)
+    runs = pc.run_end_encode(detections["frame_key"].combine_chunks())  # one run a frame that has detections
+    ends = pc.take(runs.run_ends, pc.index_in(moments, value_set=runs.values))  # null: a frame without any
+    ends = pc.fill_null(pc.fill_null_forward(ends), 0)  # ... ends where the frame before it ends
+    return detections, pa.concat_arrays([pa.array([0], pa.int32()), ends.cast(pa.int32())])
 
 
 def _strings(column: pa.ChunkedArray) -> pa.Array:

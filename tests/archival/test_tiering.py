@@ -25,7 +25,7 @@ from cameras.choices import AlertKind, AlertState
 from cameras.models import Alert
 from its_camera.db.snapshot_query import SnapshotQuery, SnapshotQueryUnavailable
 from telemetry.choices import StorageTier
-from telemetry.models import PartitionTier
+from telemetry.models import Detection, PartitionTier
 from telemetry.services.batches import frames_decode
 from telemetry.services.ingest import frames_ingest
 from telemetry.services.partitions import partitions_apply
@@ -412,6 +412,41 @@ def test_arrow_exports_of_a_cold_a_sealed_and_a_hot_day_read_as_the_frames_api_r
     assert PartitionTier.objects.get(partition="frame_metadata_p20261123").tier == StorageTier.SEALED
     assert len(exported) == 360
     assert same_frames(exported, read_frames(api_client, camera, COLD_DAY, HOT_DAY + DAY, page_size=100))
+
+
+@pytest.mark.parametrize("tier", ["hot", "cold"])
+def test_an_export_gives_each_frame_its_own_detections_and_leaves_out_a_detection_without_a_frame(
+    tiered_data, api_client, tier
+):
+    camera, other = tiered_data
+    start = COLD_DAY + timedelta(hours=12)
+    frames = frames_document(camera, start, 5, step_seconds=1)  # 0, 1, 2, 3, 0 detections
+    frames[2]["detections"] = []
+    ingest(frames)
+    # Detections without a frame at their timestamp (ingest writes detections only with their frame; these are
+    # written by hand): before the first frame, between two, after the last, and one at a frame's timestamp of
+    # another camera.
+    for moment, owner in [(-0.5, camera), (1.5, camera), (9, camera), (1, other)]:
+        Detection.objects.create(
+            camera=owner, timestamp=start + timedelta(seconds=moment), object_type="car", confidence=0.5,
+            bbox_x1=1, bbox_y1=2, bbox_x2=3, bbox_y2=4,
+        )  # fmt: skip
+    if tier == "cold":
+        seal_days(COLD_DAY)
+        tier_now()
+    since, until = start - timedelta(seconds=1), start + timedelta(seconds=10)
+
+    lines = export_frames(api_client, camera, since, until)
+    arrow = arrow_documents(export_arrow(api_client, camera, since, until))
+
+    assert PartitionTier.objects.filter(partition="detections_p20261110", tier=StorageTier.COLD).exists() == (
+        tier == "cold"
+    )
+    assert [len(frame["detections"]) for frame in lines] == [0, 1, 0, 3, 0]
+    assert [len(frame["detections"]) for frame in arrow] == [0, 1, 0, 3, 0]
+    assert lines[3]["detections"] == frames[3]["detections"]
+    assert same_frames(lines, read_frames(api_client, camera, since, until))
+    assert same_frames(arrow, read_frames(api_client, camera, since, until))
 
 
 def test_an_arrow_export_of_a_range_without_frames_is_a_stream_of_no_rows(tiered_data, api_client):
