@@ -462,11 +462,13 @@ def _write_in_background(chunks: Iterator[Any], write: Callable[[Any], None]) ->
 
 
 def _write_in_camera_order(sink: _ParquetSink, copied: Iterable[Any], parse: Callable[[Any], pa.Table]) -> None:
-    """One read of rows as they lie: each chunk split by camera as it arrives, then the cameras written in order."""
+    """One read of rows as they lie: each chunk split by camera as it arrives; then the cameras in order, each
+    camera's run put together (and sorted, if late rows need it) here while the one before is compressed and
+    written in the background: once the read ends, only this side works, and the two take a core each (on the
+    lab's 1.7 M-frame day, 8.5 M detection rows: 4.5-5.6 s -> 3.7-4.4 s)."""
     runs = _CameraRuns()
     _write_in_background(iter(copied), lambda chunk: runs.add(sink.checksum(parse(chunk))))
-    for run_rows in runs.tables():
-        sink.write(run_rows)
+    _write_in_background(runs.tables(), sink.write)
 
 
 def _partition_rows(
