@@ -433,8 +433,9 @@ def _in_time_order(run: pa.Table) -> bool:
 
 
 def _write_in_background(chunks: Iterator[Any], write: Callable[[Any], None]) -> None:
-    """Hand each chunk to `write` in a thread of its own, while this one keeps reading: PostgreSQL formats rows
-    on one core while they are parsed, checksummed and compressed on the other."""
+    """Hand each chunk to `write` in a thread of its own, while this one keeps producing the next: while
+    PostgreSQL formats rows, they are parsed, checksummed and split on the other core; once the read ends, one
+    camera's run is put together while the one before is compressed and written (_write_in_camera_order)."""
     waiting: queue.Queue[Any] = queue.Queue(maxsize=4)
     failures: list[BaseException] = []
 
